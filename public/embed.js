@@ -1,0 +1,35 @@
+// ImageChat loader: the one script a site includes.
+//   <script type="module" src="https://HOST/embed.js"></script>
+//   <img src="..." data-image-chat data-tenant="demo" data-url-id="optional-stable-id">
+// It starts PyScript on the Pyodide served by HOST (never a CDN) and runs the Python widget,
+// which mounts on every marked image. It defines one global, `window.ImageChat`.
+
+const base = new URL(".", import.meta.url);
+const at = (path) => new URL(path, base).href;
+
+// The widget's Python modules, copied into the interpreter's file system by PyScript.
+const WIDGET_MODULES = [
+  "__init__.py", "state.py", "backoff.py", "timefmt.py",
+  "browser.py", "api.py", "connection.py", "view.py", "widget.py",
+];
+
+function start() {
+  if (window.ImageChat) return; // included twice: one widget per image is enough
+  window.ImageChat = { baseUrl: base.href, stylesheet: at("widget.css"), widgets: [] };
+  if (!document.querySelector("img[data-image-chat]")) return;
+
+  const files = {};
+  for (const name of WIDGET_MODULES) files[at(`widget/imagechat_widget/${name}`)] = `./imagechat_widget/${name}`;
+  const script = document.createElement("script");
+  script.type = "py";
+  script.src = at("widget/main.py");
+  // "!error": Python errors go to the console, never as red blocks into the host page.
+  const config = { interpreter: at("vendor/pyodide/pyodide.mjs"), files, plugins: ["!error"] };
+  script.setAttribute("config", JSON.stringify(config));
+  script.hidden = true;
+  document.body.append(script); // before core.js loads, or PyScript ignores its config
+  import(at("vendor/pyscript/core.js"));
+}
+
+if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start, { once: true });
+else start();

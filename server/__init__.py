@@ -1,0 +1,1 @@
+"""ImageChat server: REST for reads and changes, WebSocket for live events."""

@@ -1,0 +1,104 @@
+"""The Starlette application: REST, WebSocket, the widget's files and the public site."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.schemas import SchemaGenerator
+from starlette.staticfiles import StaticFiles
+
+from imagechat import api
+from imagechat.broker import Broker
+from imagechat.config import Settings
+from imagechat.database import create_engine
+from imagechat.errors import ApiError, api_error_handler
+from imagechat.hub import Hub
+from imagechat.live import live_endpoint
+from imagechat.store import Store
+
+schemas = SchemaGenerator(
+    {"openapi": "3.0.0", "info": {"title": "ImageChat API", "version": "1"}}
+)
+
+
+@dataclass
+class Services:
+    store: Store
+    broker: Broker
+    hub: Hub
+
+
+async def openapi_schema(request: Request) -> JSONResponse:
+    return JSONResponse(schemas.get_schema(routes=request.app.routes))
+
+
+async def health(_request: Request) -> JSONResponse:
+    return JSONResponse({"ok": True})
+
+
+async def home(_request: Request) -> Response:
+    return RedirectResponse("/demo/")
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if request.url.path.startswith("/api/"):
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return JSONResponse({"error": code, "message": exc.detail}, status_code=exc.status_code)
+    return Response(exc.detail, status_code=exc.status_code, media_type="text/plain")
+
+
+async def server_error(_request: Request, _exc: Exception) -> JSONResponse:
+    return JSONResponse({"error": "internal", "message": "internal server error"}, status_code=500)
+
+
+def create_app(settings: Settings) -> Starlette:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        engine = create_engine(settings.database_url)
+        broker = Broker(settings.broker_url)
+        await broker.connect()
+        hub = Hub(broker)
+        app.state.services = Services(store=Store(engine), broker=broker, hub=hub)
+        try:
+            yield
+        finally:
+            await hub.close()
+            await broker.disconnect()
+            await engine.dispose()
+
+    node_modules = settings.public_dir / "node_modules"
+    routes = [
+        Route("/", home),
+        Route("/healthz", health),
+        Route("/api/v1/openapi.json", openapi_schema, include_in_schema=False),
+        *api.routes,
+        WebSocketRoute("/api/v1/live", live_endpoint),
+        Mount("/widget", StaticFiles(directory=settings.widget_dir), name="widget"),
+        Mount("/vendor/pyscript", StaticFiles(directory=node_modules / "@pyscript/core/dist", check_dir=False)),
+        Mount("/vendor/pyodide", StaticFiles(directory=node_modules / "pyodide", check_dir=False)),
+        Mount("/", StaticFiles(directory=settings.public_dir, html=True), name="public"),
+    ]
+    return Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={ApiError: api_error_handler, HTTPException: http_error, 500: server_error},
+        # Any site may embed the widget for now; per-tenant origin allow-lists come with auth.
+        middleware=[
+            Middleware(
+                CORSMiddleware,
+                allow_origins=["*"],
+                allow_methods=["GET", "POST", "PATCH", "DELETE"],
+                allow_headers=["Content-Type", "X-ImageChat-Author-Id", "X-ImageChat-Author-Name"],
+            )
+        ],
+    )

@@ -1,0 +1,10 @@
+"""Input limits, explicit and documented in the README."""
+
+MAX_COMMENT_CHARS = 2000
+MAX_NAME_CHARS = 60
+MAX_URL_ID_CHARS = 512
+MAX_ID_CHARS = 64
+MAX_BODY_BYTES = 16 * 1024
+MAX_WS_MESSAGE_BYTES = 4 * 1024
+# A viewer whose socket cannot keep up is dropped past this many unsent events; it reloads.
+MAX_PENDING_FRAMES_PER_SOCKET = 256

@@ -1,0 +1,78 @@
+"""Tables. Changed only through Alembic migrations (`server/migrations/`)."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Float,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+tenants = Table(
+    "tenants",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+# One row per image a tenant's pages show. `seq` is the number of the image's last event;
+# `epoch` names its history (it changes if that history is lost, e.g. a restore).
+images = Table(
+    "images",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("tenant_id", String(64), ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    Column("url_id", String(512), nullable=False),
+    Column("seq", BigInteger, nullable=False, default=0),
+    Column("epoch", String(32), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    UniqueConstraint("tenant_id", "url_id", name="uq_images_tenant_url"),
+)
+
+markers = Table(
+    "markers",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("image_id", Integer, ForeignKey("images.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("x", Float, nullable=False),
+    Column("y", Float, nullable=False),
+    Column("author_id", String(64), nullable=False),
+    Column("author_name", String(60), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+comments = Table(
+    "comments",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("marker_id", String(64), ForeignKey("markers.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("author_id", String(64), nullable=False),
+    Column("author_name", String(60), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+# Append-only log of each image's changes, written in the transaction of the change itself.
+# `payload` is the event exactly as sent on the wire, so a replay re-sends the same bytes.
+events = Table(
+    "events",
+    metadata,
+    Column("image_id", Integer, ForeignKey("images.id", ondelete="CASCADE"), primary_key=True),
+    Column("seq", BigInteger, primary_key=True),
+    Column("type", String(32), nullable=False),
+    Column("broadcast_id", String(64), nullable=True),
+    Column("payload", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)

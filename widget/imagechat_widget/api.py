@@ -1,0 +1,65 @@
+"""REST calls to the ImageChat server."""
+
+import json
+
+from pyscript import window
+
+from imagechat_widget.browser import encode_component, js_options
+
+
+class ApiError(Exception):
+    def __init__(self, status, code, message):
+        Exception.__init__(self, message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+class Api:
+    def __init__(self, base_url, tenant, identity):
+        self._root = "%sapi/v1/tenants/%s" % (base_url, encode_component(tenant))
+        self._identity = identity
+
+    async def snapshot(self, url_id):
+        return await self._call("GET", "/snapshot?urlId=" + encode_component(url_id))
+
+    async def create_marker(self, body):
+        return await self._call("POST", "/markers", body)
+
+    async def delete_marker(self, marker_id, broadcast_id):
+        return await self._call("DELETE", "/markers/%s?broadcastId=%s" % (marker_id, broadcast_id))
+
+    async def add_comment(self, marker_id, body):
+        return await self._call("POST", "/markers/%s/comments" % marker_id, body)
+
+    async def edit_comment(self, comment_id, body):
+        return await self._call("PATCH", "/comments/" + comment_id, body)
+
+    async def delete_comment(self, comment_id, broadcast_id):
+        return await self._call("DELETE", "/comments/%s?broadcastId=%s" % (comment_id, broadcast_id))
+
+    async def _call(self, method, path, body=None):
+        headers = {
+            "X-ImageChat-Author-Id": self._identity.author_id,
+            "X-ImageChat-Author-Name": encode_component(self._identity.name),
+        }
+        options = {"method": method, "headers": headers}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+            options["body"] = json.dumps(body)
+        try:
+            response = await window.fetch(self._root + path, js_options(options))
+            text = str(await response.text())
+        except Exception:
+            raise ApiError(0, "network", "Could not reach the server. Check your connection and try again.")
+        try:
+            data = json.loads(text) if text else {}
+        except ValueError:
+            data = {}
+        if not response.ok:
+            raise ApiError(
+                int(response.status),
+                data.get("error", "http_%d" % response.status),
+                data.get("message", "The server answered %d." % response.status),
+            )
+        return data

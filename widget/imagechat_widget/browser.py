@@ -1,0 +1,55 @@
+"""The few browser calls the widget needs, in one place (Pyodide today, MicroPython later)."""
+
+from pyscript import document, window
+from pyscript.ffi import create_proxy, is_none, to_js
+
+NAME_KEY = "imagechat.name"
+AUTHOR_KEY = "imagechat.authorId"
+
+
+def now_ms():
+    return int(window.Date.now())
+
+
+def random_id():
+    return str(window.crypto.randomUUID()).replace("-", "")
+
+
+def encode_component(text):
+    return str(window.encodeURIComponent(text))
+
+
+def stored(key):
+    try:
+        value = window.localStorage.getItem(key)
+    except Exception:  # storage disabled (private mode, sandboxed iframe)
+        return None
+    return None if is_none(value) else str(value)
+
+
+def store(key, value):
+    try:
+        window.localStorage.setItem(key, value)
+    except Exception:
+        pass
+
+
+def element(tag, class_name="", text=None, **attributes):
+    """A new element; text is set as text, never parsed as HTML."""
+    node = document.createElement(tag)
+    if class_name:
+        node.className = class_name
+    if text is not None:
+        node.textContent = text
+    for name, value in attributes.items():
+        node.setAttribute(name.replace("_", "-"), str(value))
+    return node
+
+
+def listen(target, kind, handler):
+    """Add an event listener; the proxy lives as long as the page (listeners are few and fixed)."""
+    target.addEventListener(kind, create_proxy(handler))
+
+
+def js_options(value):
+    return to_js(value)

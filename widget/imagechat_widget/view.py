@@ -1,0 +1,338 @@
+"""The widget's DOM, inside a shadow root wrapped around the host page's <img>.
+
+The user's text only ever goes through `textContent` and `value`, never through HTML parsing.
+All clicks and keys are handled by two delegated listeners, so re-rendering creates no listeners.
+"""
+
+import asyncio
+
+from pyscript import document, window
+
+from imagechat_widget.browser import element, js_options, listen, now_ms
+from imagechat_widget.timefmt import relative_time
+
+STATUS_TEXT = {
+    "connecting": "Connecting…",
+    "connected": "Live",
+    "reconnecting": "Reconnecting…",
+    "offline": "Offline",
+}
+TOAST_SECONDS = 6
+
+
+class View:
+    def __init__(self, img, stylesheet_url, identity, actions):
+        self._identity = identity
+        self._actions = actions
+        self.host = document.createElement("image-chat")
+        img.parentNode.insertBefore(self.host, img)
+        self.host.appendChild(img)
+        root = self.host.attachShadow(js_options({"mode": "open"}))
+        root.appendChild(element("link", rel="stylesheet", href=stylesheet_url))
+        root.appendChild(document.createElement("slot"))
+        self.layer = element("div", "layer", data_action="place")
+        self.status = element("div", "status", role="status")
+        self.toast = element("div", "error toast", role="alert")
+        self.toast.hidden = True
+        self.popover = element("div", "popover", role="dialog")
+        self.popover.hidden = True
+        for node in (self.layer, self.status, self.toast, self.popover):
+            root.appendChild(node)
+        self._pins = {}
+        self._markers = []
+        self.mode = None  # None, "draft" or "thread"
+        self.draft_at = None
+        self.open_marker = None
+        self.editing = None
+        self._toast_task = None
+        listen(root, "click", self._on_click)
+        listen(root, "keydown", self._on_key)
+        listen(window, "resize", lambda _e: self._place_popover())
+
+    # -- rendering -----------------------------------------------------------------------------
+
+    def render(self, markers):
+        self._markers = markers
+        self._render_pins()
+        if self.mode == "thread":
+            if self.marker_number(self.open_marker) is None:
+                self.close()  # deleted, here or elsewhere
+            else:
+                self._render_thread()
+
+    def marker_number(self, marker_id):
+        for number, marker in enumerate(self._markers, 1):
+            if marker["id"] == marker_id:
+                return number
+        return None
+
+    def set_status(self, state):
+        self.status.setAttribute("data-state", state)
+        self.status.textContent = STATUS_TEXT.get(state, state)
+
+    def show_error(self, message):
+        self.toast.textContent = message
+        self.toast.hidden = False
+        if self._toast_task is not None:
+            self._toast_task.cancel()
+        self._toast_task = asyncio.ensure_future(self._hide_toast())
+
+    async def _hide_toast(self):
+        await asyncio.sleep(TOAST_SECONDS)
+        self.toast.hidden = True
+
+    def _render_pins(self):
+        seen = set()
+        pins = [(m["id"], m, str(n)) for n, m in enumerate(self._markers, 1)]
+        if self.mode == "draft":
+            pins.append(("draft", {"x": self.draft_at[0], "y": self.draft_at[1], "comments": []}, "+"))
+        for marker_id, marker, label in pins:
+            seen.add(marker_id)
+            pin = self._pins.get(marker_id)
+            if pin is None:
+                pin = element("button", "pin", type="button", data_action="open", data_marker=marker_id)
+                self.layer.appendChild(pin)
+                self._pins[marker_id] = pin
+            pin.textContent = label
+            pin.style.left = "%.4f%%" % (marker["x"] * 100)
+            pin.style.top = "%.4f%%" % (marker["y"] * 100)
+            pin.classList.toggle("open", marker_id == self.open_marker)
+            pin.classList.toggle("draft", marker_id == "draft")
+            first = marker["comments"][0] if marker["comments"] else None
+            summary = "%s: %s" % (first["author"]["name"], first["text"][:80]) if first else "new thread"
+            pin.setAttribute("aria-label", "Thread %s, %s" % (label, summary))
+            pin.title = summary
+        for marker_id in [i for i in self._pins if i not in seen]:
+            self._pins.pop(marker_id).remove()
+
+    def _render_thread(self):
+        marker = self._marker(self.open_marker)
+        own = self._identity.author_id
+        editor = self.popover.querySelector(".edit-text")
+        edit_draft = str(editor.value) if editor else None
+        comments = self.popover.querySelector(".comments")
+        comments.replaceChildren()
+        now = now_ms()
+        for comment in marker["comments"]:
+            item = element("li", "comment", data_comment=comment["id"])
+            meta = element("div", "meta")
+            meta.appendChild(element("span", "author", comment["author"]["name"]))
+            stamp = relative_time(comment["createdAt"], now)
+            if comment["updatedAt"] != comment["createdAt"]:
+                stamp += " · edited"
+            meta.appendChild(element("span", "time", stamp))
+            item.appendChild(meta)
+            if comment["id"] == self.editing:
+                box = element("textarea", "edit-text", aria_label="Edit your comment")
+                box.value = edit_draft if edit_draft is not None else comment["text"]
+                item.appendChild(box)
+                item.appendChild(_buttons(("secondary", "cancel-edit", "Cancel"), ("primary", "save-edit", "Save")))
+            else:
+                item.appendChild(element("p", "text", comment["text"]))
+                if comment["author"]["id"] == own:
+                    actions = element("div", "comment-actions")
+                    actions.appendChild(element("button", "link", "Edit", type="button", data_action="edit"))
+                    actions.appendChild(
+                        element("button", "link danger", "Delete", type="button", data_action="delete-comment")
+                    )
+                    item.appendChild(actions)
+            comments.appendChild(item)
+        footer = self.popover.querySelector("footer")
+        footer.replaceChildren()
+        if marker["author"]["id"] == own:
+            footer.appendChild(
+                element("button", "link danger", "Delete marker", type="button", data_action="delete-marker")
+            )
+        self.popover.querySelector("header .title").textContent = "Thread #%d" % self.marker_number(marker["id"])
+        self._place_popover()
+
+    # -- opening and closing -------------------------------------------------------------------
+
+    def open_draft(self, x, y):
+        self.mode, self.draft_at, self.open_marker, self.editing = "draft", (x, y), None, None
+        self._build_popover("New thread", "Add a comment…", "Comment", "submit-draft", with_cancel=True)
+        self._render_pins()
+        self._place_popover()
+        self._focus_composer()
+
+    def open_thread(self, marker_id):
+        self.mode, self.draft_at, self.open_marker, self.editing = "thread", None, marker_id, None
+        self._build_popover("", "Reply…", "Reply", "reply", with_cancel=False)
+        self.popover.insertBefore(element("ol", "comments"), self.popover.querySelector(".compose"))
+        self.popover.appendChild(element("footer"))
+        self._render_pins()
+        self._render_thread()
+
+    def close(self):
+        self.mode, self.draft_at, self.open_marker, self.editing = None, None, None, None
+        self.popover.hidden = True
+        self.popover.replaceChildren()
+        self._render_pins()
+
+    def _build_popover(self, title, placeholder, submit_label, submit_action, with_cancel):
+        self.popover.replaceChildren()
+        header = element("header")
+        header.appendChild(element("span", "title", title))
+        header.appendChild(element("button", "close", "×", type="button", data_action="close", aria_label="Close"))
+        self.popover.appendChild(header)
+        compose = element("div", "compose")
+        compose.appendChild(self._identity_row())
+        compose.appendChild(element("textarea", "message", placeholder=placeholder, aria_label=placeholder))
+        buttons = [("primary", submit_action, submit_label)]
+        if with_cancel:
+            buttons.insert(0, ("secondary", "close", "Cancel"))
+        compose.appendChild(_buttons(*buttons))
+        self.popover.appendChild(compose)
+        self.popover.hidden = False
+
+    def _identity_row(self, renaming=False):
+        if renaming or not self._identity.name:
+            field = element("input", "name", placeholder="Your name", aria_label="Your name", maxlength="60")
+            field.value = self._identity.name or ""
+            return field
+        row = element("div", "identity")
+        row.appendChild(document.createTextNode("Commenting as "))
+        row.appendChild(element("b", "", self._identity.name))
+        row.appendChild(document.createTextNode(" · "))
+        row.appendChild(element("button", "link", "change", type="button", data_action="rename"))
+        return row
+
+    def _focus_composer(self):
+        name = self.popover.querySelector("input.name")
+        target = name if name and not str(name.value) else self.popover.querySelector("textarea.message")
+        target.focus()
+
+    def _place_popover(self):
+        """Beside the pin, flipped and clamped so that it stays inside the viewport."""
+        if self.mode is None:
+            return
+        if self.mode == "draft":
+            x, y = self.draft_at
+        else:
+            marker = self._marker(self.open_marker)
+            x, y = marker["x"], marker["y"]
+        host = self.host.getBoundingClientRect()
+        width, height = self.popover.offsetWidth, self.popover.offsetHeight
+        viewport_width = document.documentElement.clientWidth
+        viewport_height = window.innerHeight
+        pin_x, pin_y, gap, margin = x * host.width, y * host.height, 22, 8
+        left = pin_x + gap
+        if host.left + left + width > viewport_width - margin:
+            left = pin_x - gap - width
+        top = pin_y - 24
+        left = max(margin - host.left, min(left, viewport_width - margin - width - host.left))
+        top = max(margin - host.top, min(top, viewport_height - margin - height - host.top))
+        self.popover.style.left = "%dpx" % left
+        self.popover.style.top = "%dpx" % top
+
+    def _marker(self, marker_id):
+        for marker in self._markers:
+            if marker["id"] == marker_id:
+                return marker
+        return None
+
+    # -- input ---------------------------------------------------------------------------------
+
+    def _on_click(self, event):
+        target = event.target.closest("[data-action]")
+        if not target:
+            return
+        action = str(target.getAttribute("data-action"))
+        if action == "place":
+            if not event.target.isSameNode(self.layer):
+                return
+            draft = self.popover.querySelector("textarea.message")
+            if self.mode == "draft" and draft and str(draft.value).strip():
+                draft.focus()  # never throw away a half-written comment
+                return
+            width, height = self.layer.clientWidth, self.layer.clientHeight
+            x = min(1, max(0, event.offsetX / width)) if width else 0.5
+            y = min(1, max(0, event.offsetY / height)) if height else 0.5
+            self.open_draft(x, y)
+        elif action == "open":
+            marker_id = str(target.getAttribute("data-marker"))
+            if marker_id == "draft":
+                self._focus_composer()
+            elif marker_id == self.open_marker:
+                self.close()
+            else:
+                self.open_thread(marker_id)
+        elif action == "close":
+            self.close()
+        elif action == "rename":
+            target.parentNode.replaceWith(self._identity_row(renaming=True))
+            self.popover.querySelector("input.name").focus()
+        else:
+            self._act(action, target)
+
+    def _on_key(self, event):
+        key = str(event.key)
+        if key == "Escape" and self.mode is not None:
+            if self.editing is not None:
+                self.editing = None
+                self._render_thread()
+            else:
+                self.close()
+        elif key == "Enter" and (event.ctrlKey or event.metaKey):
+            if str(event.target.tagName) == "TEXTAREA":
+                event.preventDefault()
+                if event.target.classList.contains("edit-text"):
+                    self._act("save-edit", event.target)
+                else:
+                    self._act("submit-draft" if self.mode == "draft" else "reply", event.target)
+
+    def _act(self, action, target):
+        comment_item = target.closest("[data-comment]")
+        comment_id = str(comment_item.getAttribute("data-comment")) if comment_item else None
+        if action in ("submit-draft", "reply"):
+            message = self.popover.querySelector("textarea.message")
+            text = str(message.value).strip()
+            if not text or not self._take_name():
+                (message if not text else self.popover.querySelector("input.name")).focus()
+                return
+            if action == "submit-draft":
+                marker_id = self._actions.create_marker(self.draft_at[0], self.draft_at[1], text)
+                self.open_thread(marker_id)
+            else:
+                message.value = ""
+                self._actions.reply(self.open_marker, text)
+            self.popover.querySelector("textarea.message").focus()
+        elif action == "edit":
+            self.editing = comment_id
+            self._render_thread()
+            self.popover.querySelector(".edit-text").focus()
+        elif action == "cancel-edit":
+            self.editing = None
+            self._render_thread()
+        elif action == "save-edit":
+            text = str(self.popover.querySelector(".edit-text").value).strip()
+            if text:
+                comment_id = self.editing
+                self.editing = None
+                self._actions.edit_comment(self.open_marker, comment_id, text)
+        elif action == "delete-comment":
+            if window.confirm("Delete this comment?"):
+                self._actions.delete_comment(self.open_marker, comment_id)
+        elif action == "delete-marker":
+            if window.confirm("Delete this marker and its whole thread?"):
+                self._actions.delete_marker(self.open_marker)
+
+    def _take_name(self):
+        """Keep the name typed in the composer, if any. False when a name is needed but empty."""
+        field = self.popover.querySelector("input.name")
+        if not field:
+            return True
+        name = " ".join(str(field.value).split())
+        if not name:
+            self.show_error("Please enter your name first.")
+            return False
+        self._identity.set_name(name)
+        field.replaceWith(self._identity_row())
+        return True
+
+
+def _buttons(*specs):
+    row = element("div", "actions")
+    for style, action, label in specs:
+        row.appendChild(element("button", style, label, type="button", data_action=action))
+    return row
