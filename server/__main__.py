@@ -1,0 +1,3 @@
+from imagechat.cli import main
+
+main()

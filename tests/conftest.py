@@ -1,0 +1,97 @@
+"""Shared fixtures: real `imagechat serve` processes on free ports, and Debian's Chromium."""
+
+from __future__ import annotations
+
+import os
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+CHROMIUM = os.environ.get("IMAGECHAT_CHROMIUM", "/usr/bin/chromium")
+# Without the networking flags Chromium tries to reach outside hosts at start.
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+    "--disable-sync", "--no-first-run", "--disable-quic",
+]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class ServerProcess:
+    """`python -m imagechat serve` on its own port and SQLite file, as a user would run it."""
+
+    def __init__(self, db_path: Path, port: int | None = None) -> None:
+        self.db_path = db_path
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.ws_url = f"ws://127.0.0.1:{self.port}/api/v1/live"
+        self.log_path = db_path.with_suffix(".log")
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> "ServerProcess":
+        command = [
+            sys.executable, "-m", "imagechat", "serve", "--port", str(self.port),
+            "--database-url", f"sqlite:///{self.db_path}",
+        ]
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited: {self.log_path.read_text()[-2000:]}")
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)  # polling a starting process, not waiting on the product
+        raise RuntimeError(f"server did not start: {self.log_path.read_text()[-2000:]}")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def rows(self) -> dict[str, list[tuple]]:
+        """Every stored row, read straight from the SQLite file."""
+        with sqlite3.connect(self.db_path) as db:
+            return {
+                table: sorted(db.execute(f"SELECT * FROM {table}").fetchall(), key=repr)
+                for table in ("tenants", "images", "markers", "comments", "events")
+            }
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """One server for a whole session; tests keep apart by using their own image ids."""
+    process = ServerProcess(tmp_path_factory.mktemp("server") / "imagechat.db").start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+def fresh_server(tmp_path: Path) -> Iterator[ServerProcess]:
+    """A server with an empty database, for tests that look at the whole of what is stored."""
+    process = ServerProcess(tmp_path / "imagechat.db").start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args: dict) -> dict:
+    return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": CHROMIUM_ARGS}

@@ -1,0 +1,815 @@
+"""The REST API under /api/v1 and the same-origin static files, against a real server process.
+
+Success paths share the session `server` (each test on its own image). Every rejected request runs
+against `fresh_server`, seeded with one conversation, and asserts that no stored row changed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+from uuid import uuid4
+
+import httpx
+import pytest
+
+if TYPE_CHECKING:
+    from conftest import ServerProcess
+
+MAX_BODY_BYTES = 16 * 1024
+MAX_TEXT_CHARS = 2000
+XSS = "<img src=x onerror=alert(1)>"
+
+
+def author(author_id: str, name: str) -> dict[str, str]:
+    return {"X-ImageChat-Author-Id": author_id, "X-ImageChat-Author-Name": quote(name)}
+
+
+ALICE = author("alice-0001", "Alice")
+BOB = author("bob-00001", "Bob")
+
+
+def new_url_id() -> str:
+    return f"img-{uuid4().hex}"
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}-{uuid4().hex}"
+
+
+class Api:
+    """Thin httpx wrapper naming the endpoints; every method returns the raw response."""
+
+    def __init__(self, base_url: str, tenant: str = "demo") -> None:
+        self.client = httpx.Client(base_url=base_url, timeout=10)
+        self.prefix = f"/api/v1/tenants/{tenant}"
+
+    def with_tenant(self, tenant: str) -> "Api":
+        return Api(str(self.client.base_url), tenant)
+
+    def snapshot(self, url_id: str | None) -> httpx.Response:
+        params = {} if url_id is None else {"urlId": url_id}
+        return self.client.get(f"{self.prefix}/snapshot", params=params)
+
+    def create(self, body: dict[str, Any] | None = None, headers: dict[str, str] = ALICE, **fields: Any) -> httpx.Response:
+        return self.client.post(f"{self.prefix}/markers", json={**(body or {}), **fields}, headers=headers)
+
+    def reply(self, marker_id: str, headers: dict[str, str] = ALICE, **fields: Any) -> httpx.Response:
+        return self.client.post(f"{self.prefix}/markers/{marker_id}/comments", json=fields, headers=headers)
+
+    def edit(self, comment_id: str, headers: dict[str, str] = ALICE, **fields: Any) -> httpx.Response:
+        return self.client.patch(f"{self.prefix}/comments/{comment_id}", json=fields, headers=headers)
+
+    def delete_comment(self, comment_id: str, headers: dict[str, str] = ALICE, **params: str) -> httpx.Response:
+        return self.client.delete(f"{self.prefix}/comments/{comment_id}", params=params, headers=headers)
+
+    def delete_marker(self, marker_id: str, headers: dict[str, str] = ALICE, **params: str) -> httpx.Response:
+        return self.client.delete(f"{self.prefix}/markers/{marker_id}", params=params, headers=headers)
+
+    def raw(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        return self.client.request(method, path, **kwargs)
+
+
+def marker_body(url_id: str, text: str = "first", **extra: Any) -> dict[str, Any]:
+    return {"urlId": url_id, "x": 0.25, "y": 0.75, "text": text, **extra}
+
+
+def ok(response: httpx.Response, status: int) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/json"
+    return response.json()
+
+
+def assert_error(response: httpx.Response, status: int, code: str, field: str | None = None) -> None:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/json"
+    body = response.json()
+    assert set(body) == {"error", "message"}, body
+    assert body["error"] == code, body
+    assert isinstance(body["message"], str) and body["message"], body
+    if field is not None:
+        assert body["message"].startswith(f"{field}: "), body
+
+
+@pytest.fixture
+def api(server: ServerProcess) -> Api:
+    return Api(server.url)
+
+
+@dataclass
+class Seeded:
+    """A fresh server holding one conversation: Alice's marker, her comment and Bob's reply."""
+
+    server: ServerProcess
+    api: Api
+    url_id: str
+    marker_id: str
+    comment_id: str
+    reply_id: str
+
+    def rejects(self, send: Any, status: int, code: str, field: str | None = None) -> None:
+        """`send()` is answered with the error, and nothing stored changed."""
+        before = self.server.rows()
+        assert_error(send(), status, code, field)
+        assert self.server.rows() == before
+
+
+@pytest.fixture
+def seeded(fresh_server: ServerProcess) -> Seeded:
+    api = Api(fresh_server.url)
+    url_id, marker_id, comment_id, reply_id = new_url_id(), new_id("m"), new_id("c"), new_id("r")
+    ok(api.create(marker_body(url_id, "Alice's comment", id=marker_id, commentId=comment_id)), 201)
+    ok(api.reply(marker_id, headers=BOB, text="Bob's reply", id=reply_id), 201)
+    return Seeded(fresh_server, api, url_id, marker_id, comment_id, reply_id)
+
+
+# -- success paths ------------------------------------------------------------------------------
+
+
+def test_snapshot_of_a_never_commented_image_is_an_empty_conversation(api: Api) -> None:
+    url_id = new_url_id()
+    assert ok(api.snapshot(url_id), 200) == {"urlId": url_id, "seq": 0, "epoch": None, "markers": []}
+
+
+def test_reading_a_snapshot_stores_nothing(fresh_server: ServerProcess) -> None:
+    before = fresh_server.rows()
+    ok(Api(fresh_server.url).snapshot(new_url_id()), 200)
+    assert fresh_server.rows() == before
+
+
+def test_create_marker_answers_201_with_seq_and_marker_using_client_ids(api: Api) -> None:
+    url_id, marker_id, comment_id = new_url_id(), new_id("m"), new_id("c")
+    body = ok(api.create(marker_body(url_id, "Look here", id=marker_id, commentId=comment_id)), 201)
+    assert set(body) == {"seq", "marker"}
+    assert body["seq"] == 1
+    marker = body["marker"]
+    assert set(marker) == {"id", "x", "y", "author", "createdAt", "comments"}
+    assert marker["id"] == marker_id
+    assert (marker["x"], marker["y"]) == (0.25, 0.75)
+    assert marker["author"] == {"id": "alice-0001", "name": "Alice"}
+    assert isinstance(marker["createdAt"], int)
+    [comment] = marker["comments"]
+    assert comment == {
+        "id": comment_id,
+        "author": {"id": "alice-0001", "name": "Alice"},
+        "text": "Look here",
+        "createdAt": marker["createdAt"],
+        "updatedAt": marker["createdAt"],
+    }
+
+
+def test_create_marker_without_client_ids_gets_server_ids(api: Api) -> None:
+    marker = ok(api.create(marker_body(new_url_id())), 201)["marker"]
+    assert re.fullmatch(r"[A-Za-z0-9_-]{8,64}", marker["id"])
+    assert re.fullmatch(r"[A-Za-z0-9_-]{8,64}", marker["comments"][0]["id"])
+    assert marker["id"] != marker["comments"][0]["id"]
+
+
+def test_snapshot_shows_the_created_marker_and_an_epoch(api: Api) -> None:
+    url_id = new_url_id()
+    created = ok(api.create(marker_body(url_id)), 201)
+    snapshot = ok(api.snapshot(url_id), 200)
+    assert set(snapshot) == {"urlId", "seq", "epoch", "markers"}
+    assert snapshot["urlId"] == url_id
+    assert snapshot["seq"] == created["seq"] == 1
+    assert re.fullmatch(r"[0-9a-f]{32}", snapshot["epoch"])
+    assert snapshot["markers"] == [created["marker"]]
+
+
+def test_reply_answers_201_with_the_added_comment(api: Api) -> None:
+    url_id = new_url_id()
+    marker_id = ok(api.create(marker_body(url_id)), 201)["marker"]["id"]
+    reply_id = new_id("r")
+    body = ok(api.reply(marker_id, headers=BOB, text="A reply", id=reply_id), 201)
+    assert set(body) == {"seq", "markerId", "change", "comment"}
+    assert body["seq"] == 2
+    assert body["markerId"] == marker_id
+    assert body["change"] == "comment-added"
+    assert body["comment"]["id"] == reply_id
+    assert body["comment"]["author"] == {"id": "bob-00001", "name": "Bob"}
+    assert body["comment"]["text"] == "A reply"
+    assert body["comment"]["createdAt"] == body["comment"]["updatedAt"]
+    comments = ok(api.snapshot(url_id), 200)["markers"][0]["comments"]
+    assert [c["id"] for c in comments][1:] == [reply_id]
+    assert comments[1] == body["comment"]
+
+
+def test_edit_answers_200_with_the_edited_comment(api: Api) -> None:
+    url_id = new_url_id()
+    marker = ok(api.create(marker_body(url_id, "before")), 201)["marker"]
+    comment = marker["comments"][0]
+    body = ok(api.edit(comment["id"], text="after"), 200)
+    assert set(body) == {"seq", "markerId", "change", "comment"}
+    assert body["seq"] == 2
+    assert body["markerId"] == marker["id"]
+    assert body["change"] == "comment-edited"
+    assert body["comment"]["id"] == comment["id"]
+    assert body["comment"]["text"] == "after"
+    assert body["comment"]["createdAt"] == comment["createdAt"]
+    assert body["comment"]["updatedAt"] >= comment["createdAt"]
+    assert ok(api.snapshot(url_id), 200)["markers"][0]["comments"] == [body["comment"]]
+
+
+def test_deleting_a_reply_answers_200_with_comment_deleted(api: Api) -> None:
+    url_id = new_url_id()
+    marker = ok(api.create(marker_body(url_id)), 201)["marker"]
+    reply = ok(api.reply(marker["id"], headers=BOB, text="to delete"), 201)["comment"]
+    body = ok(api.delete_comment(reply["id"], headers=BOB), 200)
+    assert body == {"seq": 3, "markerId": marker["id"], "change": "comment-deleted", "commentId": reply["id"]}
+    assert ok(api.snapshot(url_id), 200)["markers"] == [marker]
+
+
+def test_deleting_a_threads_last_comment_deletes_the_marker(api: Api) -> None:
+    url_id = new_url_id()
+    marker = ok(api.create(marker_body(url_id)), 201)["marker"]
+    body = ok(api.delete_comment(marker["comments"][0]["id"]), 200)
+    assert body == {"seq": 2, "markerId": marker["id"]}
+    snapshot = ok(api.snapshot(url_id), 200)
+    assert (snapshot["seq"], snapshot["markers"]) == (2, [])
+    assert_error(api.reply(marker["id"], text="too late"), 404, "marker_not_found")
+
+
+def test_delete_marker_answers_200_and_removes_its_whole_thread(api: Api) -> None:
+    url_id = new_url_id()
+    marker = ok(api.create(marker_body(url_id)), 201)["marker"]
+    reply = ok(api.reply(marker["id"], headers=BOB, text="reply"), 201)["comment"]
+    body = ok(api.delete_marker(marker["id"]), 200)
+    assert body == {"seq": 3, "markerId": marker["id"]}
+    assert ok(api.snapshot(url_id), 200)["markers"] == []
+    assert_error(api.edit(reply["id"], headers=BOB, text="gone?"), 404, "comment_not_found")
+
+
+def test_marker_author_may_delete_a_thread_holding_others_replies(api: Api) -> None:
+    url_id = new_url_id()
+    marker = ok(api.create(marker_body(url_id)), 201)["marker"]
+    ok(api.reply(marker["id"], headers=BOB, text="Bob's"), 201)
+    ok(api.delete_marker(marker["id"]), 200)
+
+
+def test_mutations_accept_a_broadcast_id(api: Api) -> None:
+    url_id = new_url_id()
+    marker = ok(api.create(marker_body(url_id), broadcastId=new_id("b")), 201)["marker"]
+    reply = ok(api.reply(marker["id"], text="r", broadcastId=new_id("b")), 201)["comment"]
+    ok(api.edit(reply["id"], text="r2", broadcastId=new_id("b")), 200)
+    ok(api.delete_comment(reply["id"], broadcastId=new_id("b")), 200)
+    ok(api.delete_marker(marker["id"], broadcastId=new_id("b")), 200)
+
+
+def test_seq_increases_by_exactly_one_per_change_and_the_snapshot_follows(api: Api) -> None:
+    url_id = new_url_id()
+    seqs = []
+    created = ok(api.create(marker_body(url_id)), 201)
+    seqs.append(created["seq"])
+    marker_id = created["marker"]["id"]
+    epoch = ok(api.snapshot(url_id), 200)["epoch"]
+    reply = ok(api.reply(marker_id, headers=BOB, text="reply"), 201)
+    seqs.append(reply["seq"])
+    seqs.append(ok(api.edit(reply["comment"]["id"], headers=BOB, text="edited"), 200)["seq"])
+    assert ok(api.snapshot(url_id), 200)["markers"][0]["comments"][1]["text"] == "edited"
+    seqs.append(ok(api.delete_comment(reply["comment"]["id"], headers=BOB), 200)["seq"])
+    assert len(ok(api.snapshot(url_id), 200)["markers"][0]["comments"]) == 1
+    second = ok(api.create(marker_body(url_id, "second")), 201)
+    seqs.append(second["seq"])
+    seqs.append(ok(api.delete_marker(marker_id), 200)["seq"])
+    assert seqs == [1, 2, 3, 4, 5, 6]
+    snapshot = ok(api.snapshot(url_id), 200)
+    assert snapshot["seq"] == 6
+    assert snapshot["epoch"] == epoch
+    assert snapshot["markers"] == [second["marker"]]
+
+
+def test_images_are_separate_conversations_with_their_own_seq(api: Api) -> None:
+    first, second = new_url_id(), new_url_id()
+    ok(api.create(marker_body(first)), 201)
+    ok(api.create(marker_body(first)), 201)
+    assert ok(api.create(marker_body(second)), 201)["seq"] == 1
+    assert len(ok(api.snapshot(first), 200)["markers"]) == 2
+    assert len(ok(api.snapshot(second), 200)["markers"]) == 1
+
+
+def test_non_ascii_author_name_round_trips(api: Api) -> None:
+    url_id = new_url_id()
+    zoe = author("zoe-000001", "Zoë 李")
+    marker = ok(api.create(marker_body(url_id), headers=zoe), 201)["marker"]
+    assert marker["author"]["name"] == "Zoë 李"
+    assert marker["comments"][0]["author"]["name"] == "Zoë 李"
+    reply = ok(api.reply(marker["id"], headers=zoe, text="再见"), 201)["comment"]
+    assert reply["author"] == {"id": "zoe-000001", "name": "Zoë 李"}
+    stored = ok(api.snapshot(url_id), 200)["markers"][0]
+    assert stored["author"]["name"] == "Zoë 李"
+    assert [c["author"]["name"] for c in stored["comments"]] == ["Zoë 李", "Zoë 李"]
+    assert stored["comments"][1]["text"] == "再见"
+
+
+def test_author_name_whitespace_is_collapsed(api: Api) -> None:
+    marker = ok(api.create(marker_body(new_url_id()), headers=author("spaced-001", "  Ann \t  Lee ")), 201)["marker"]
+    assert marker["author"]["name"] == "Ann Lee"
+
+
+@pytest.mark.parametrize(("x", "y"), [(0, 0), (1, 1), (0.0, 1.0), (0.5, 0.123456789)])
+def test_coordinates_on_the_bounds_are_accepted(api: Api, x: float, y: float) -> None:
+    marker = ok(api.create(urlId=new_url_id(), x=x, y=y, text="edge"), 201)["marker"]
+    assert (marker["x"], marker["y"]) == (round(x, 5), round(y, 5))
+
+
+def test_text_of_exactly_the_maximum_length_is_accepted(api: Api) -> None:
+    text = "é" * MAX_TEXT_CHARS
+    marker = ok(api.create(marker_body(new_url_id(), text)), 201)["marker"]
+    assert marker["comments"][0]["text"] == text
+
+
+def test_text_is_stripped_and_control_characters_removed(api: Api) -> None:
+    url_id = new_url_id()
+    raw = " \n\t hel\x00lo\x07 \u200bwor\x1bld\x7f\r\nline two\tend \n "
+    marker = ok(api.create(marker_body(url_id, raw)), 201)["marker"]
+    assert marker["comments"][0]["text"] == "hello world\nline two\tend"
+    assert ok(api.snapshot(url_id), 200)["markers"][0]["comments"][0]["text"] == "hello world\nline two\tend"
+
+
+def test_reply_and_edit_text_are_normalised_too(api: Api) -> None:
+    url_id = new_url_id()
+    marker_id = ok(api.create(marker_body(url_id)), 201)["marker"]["id"]
+    reply = ok(api.reply(marker_id, text="  re\x00ply \n"), 201)["comment"]
+    assert reply["text"] == "reply"
+    assert ok(api.edit(reply["id"], text="\t\x01edited\u2028  "), 200)["comment"]["text"] == "edited"
+
+
+def test_html_is_stored_verbatim_as_text(api: Api) -> None:
+    url_id = new_url_id()
+    marker = ok(api.create(marker_body(url_id, XSS)), 201)["marker"]
+    assert marker["comments"][0]["text"] == XSS
+    reply = ok(api.reply(marker["id"], text=f"  {XSS}  "), 201)["comment"]
+    assert reply["text"] == XSS
+    ok(api.edit(reply["id"], text=XSS + "<script>x</script>"), 200)
+    texts = [c["text"] for c in ok(api.snapshot(url_id), 200)["markers"][0]["comments"]]
+    assert texts == [XSS, XSS + "<script>x</script>"]
+
+
+def test_any_author_may_reply_in_a_thread(api: Api) -> None:
+    marker_id = ok(api.create(marker_body(new_url_id())), 201)["marker"]["id"]
+    ok(api.reply(marker_id, headers=BOB, text="Bob was here"), 201)
+
+
+# -- errors: unknown tenant, marker, comment ----------------------------------------------------
+
+
+def test_unknown_tenant_on_snapshot_is_404(seeded: Seeded) -> None:
+    seeded.rejects(lambda: seeded.api.with_tenant("nope").snapshot(seeded.url_id), 404, "tenant_not_found")
+
+
+def test_unknown_tenant_on_create_marker_is_404(seeded: Seeded) -> None:
+    nope = seeded.api.with_tenant("nope")
+    seeded.rejects(lambda: nope.create(marker_body(new_url_id())), 404, "tenant_not_found")
+
+
+def test_unknown_tenant_on_reply_is_404(seeded: Seeded) -> None:
+    nope = seeded.api.with_tenant("nope")
+    seeded.rejects(lambda: nope.reply(seeded.marker_id, text="x"), 404, "tenant_not_found")
+
+
+def test_unknown_tenant_on_edit_is_404(seeded: Seeded) -> None:
+    nope = seeded.api.with_tenant("nope")
+    seeded.rejects(lambda: nope.edit(seeded.comment_id, text="x"), 404, "tenant_not_found")
+
+
+def test_unknown_tenant_on_delete_comment_is_404(seeded: Seeded) -> None:
+    nope = seeded.api.with_tenant("nope")
+    seeded.rejects(lambda: nope.delete_comment(seeded.comment_id), 404, "tenant_not_found")
+
+
+def test_unknown_tenant_on_delete_marker_is_404(seeded: Seeded) -> None:
+    nope = seeded.api.with_tenant("nope")
+    seeded.rejects(lambda: nope.delete_marker(seeded.marker_id), 404, "tenant_not_found")
+
+
+def test_reply_to_unknown_marker_is_404(seeded: Seeded) -> None:
+    seeded.rejects(lambda: seeded.api.reply(new_id("m"), text="x"), 404, "marker_not_found")
+
+
+def test_delete_unknown_marker_is_404(seeded: Seeded) -> None:
+    seeded.rejects(lambda: seeded.api.delete_marker(new_id("m")), 404, "marker_not_found")
+
+
+def test_delete_marker_given_a_comment_id_is_404(seeded: Seeded) -> None:
+    seeded.rejects(lambda: seeded.api.delete_marker(seeded.comment_id), 404, "marker_not_found")
+
+
+def test_edit_unknown_comment_is_404(seeded: Seeded) -> None:
+    seeded.rejects(lambda: seeded.api.edit(new_id("c"), text="x"), 404, "comment_not_found")
+
+
+def test_delete_unknown_comment_is_404(seeded: Seeded) -> None:
+    seeded.rejects(lambda: seeded.api.delete_comment(new_id("c")), 404, "comment_not_found")
+
+
+def test_edit_given_a_marker_id_is_404(seeded: Seeded) -> None:
+    seeded.rejects(lambda: seeded.api.edit(seeded.marker_id, text="x"), 404, "comment_not_found")
+
+
+# -- errors: invalid fields ---------------------------------------------------------------------
+
+BAD_FRACTIONS = [-0.01, -1, 1.00001, 2, 1e300, "0.5", "NaN", "nan", "Infinity", "", True, False, None, [0.5], {"v": 0.5}]
+
+
+@pytest.mark.parametrize("field", ["x", "y"])
+@pytest.mark.parametrize("value", BAD_FRACTIONS, ids=repr)
+def test_bad_coordinate_is_400_naming_the_field(seeded: Seeded, field: str, value: Any) -> None:
+    body = marker_body(new_url_id(), **{field: value})
+    seeded.rejects(lambda: seeded.api.create(body), 400, "invalid_field", field)
+
+
+@pytest.mark.parametrize("field", ["x", "y"])
+def test_missing_coordinate_is_400_naming_the_field(seeded: Seeded, field: str) -> None:
+    body = marker_body(new_url_id())
+    del body[field]
+    seeded.rejects(lambda: seeded.api.create(body), 400, "invalid_field", field)
+
+
+@pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity", "1e400", "-1e400"])
+def test_non_finite_json_number_coordinate_is_400(seeded: Seeded, literal: str) -> None:
+    """Python's JSON parser accepts these non-standard literals; the server must still refuse them."""
+    raw = f'{{"urlId": "{new_url_id()}", "x": {literal}, "y": 0.5, "text": "hi"}}'
+    send = lambda: seeded.api.raw("POST", f"{seeded.api.prefix}/markers", content=raw, headers=ALICE)  # noqa: E731
+    seeded.rejects(send, 400, "invalid_field", "x")
+
+
+@pytest.mark.xfail(
+    reason="server bug: clean_fraction calls math.isfinite on a JSON integer too large for a float, "
+    "which raises OverflowError -> 500 internal instead of 400 invalid_field",
+    strict=True,
+)
+def test_huge_integer_coordinate_is_400_not_500(seeded: Seeded) -> None:
+    raw = f'{{"urlId": "{new_url_id()}", "x": 1{"0" * 400}, "y": 0.5, "text": "hi"}}'
+    send = lambda: seeded.api.raw("POST", f"{seeded.api.prefix}/markers", content=raw, headers=ALICE)  # noqa: E731
+    seeded.rejects(send, 400, "invalid_field", "x")
+
+
+BAD_TEXTS = ["", "   ", " \n\t\r\n ", "\x00\x07\x1b", "\u200b\u200e\u2028", "a" * (MAX_TEXT_CHARS + 1), 42, None, ["hi"]]
+
+
+@pytest.mark.parametrize("text", BAD_TEXTS, ids=lambda t: repr(t)[:20])
+def test_bad_marker_text_is_400(seeded: Seeded, text: Any) -> None:
+    seeded.rejects(lambda: seeded.api.create(marker_body(new_url_id(), text)), 400, "invalid_field", "text")
+
+
+def test_missing_marker_text_is_400(seeded: Seeded) -> None:
+    body = marker_body(new_url_id())
+    del body["text"]
+    seeded.rejects(lambda: seeded.api.create(body), 400, "invalid_field", "text")
+
+
+@pytest.mark.parametrize("text", ["", " \n ", "b" * (MAX_TEXT_CHARS + 1)], ids=["empty", "blank", "oversized"])
+def test_bad_reply_text_is_400(seeded: Seeded, text: str) -> None:
+    seeded.rejects(lambda: seeded.api.reply(seeded.marker_id, text=text), 400, "invalid_field", "text")
+
+
+@pytest.mark.parametrize("text", ["", "\t", "c" * (MAX_TEXT_CHARS + 1)], ids=["empty", "blank", "oversized"])
+def test_bad_edit_text_is_400(seeded: Seeded, text: str) -> None:
+    seeded.rejects(lambda: seeded.api.edit(seeded.comment_id, text=text), 400, "invalid_field", "text")
+
+
+def test_text_limit_counts_the_cleaned_text(seeded: Seeded) -> None:
+    """The limit counts the cleaned text: 2000 chars padded with whitespace are fine, 2001 are not."""
+    ok(seeded.api.create(marker_body(new_url_id(), "  " + "d" * MAX_TEXT_CHARS + "  ")), 201)
+    seeded.rejects(
+        lambda: seeded.api.create(marker_body(new_url_id(), "d" * (MAX_TEXT_CHARS + 1))), 400, "invalid_field", "text"
+    )
+
+
+@pytest.mark.xfail(
+    reason="server bug: a lone surrogate (JSON \\ud800) passes clean_text and then fails to encode "
+    "as UTF-8 when stored -> 500 internal instead of 400 invalid_field",
+    strict=True,
+)
+def test_text_with_a_lone_surrogate_is_400_not_500(seeded: Seeded) -> None:
+    raw = f'{{"urlId": "{new_url_id()}", "x": 0.5, "y": 0.5, "text": "hi \\ud800"}}'
+    send = lambda: seeded.api.raw("POST", f"{seeded.api.prefix}/markers", content=raw, headers=ALICE)  # noqa: E731
+    seeded.rejects(send, 400, "invalid_field", "text")
+
+
+@pytest.mark.xfail(
+    reason="server bug: a lone surrogate in urlId passes clean_url_id and then fails to encode "
+    "as UTF-8 in the SQL query -> 500 internal instead of 400 invalid_field",
+    strict=True,
+)
+def test_url_id_with_a_lone_surrogate_is_400_not_500(seeded: Seeded) -> None:
+    raw = '{"urlId": "img-\\ud800", "x": 0.5, "y": 0.5, "text": "hi"}'
+    send = lambda: seeded.api.raw("POST", f"{seeded.api.prefix}/markers", content=raw, headers=ALICE)  # noqa: E731
+    seeded.rejects(send, 400, "invalid_field", "urlId")
+
+
+BAD_URL_IDS = [None, "", "   ", "u" * 513, "img-\x00", "img\n1", 42]
+
+
+@pytest.mark.parametrize("url_id", BAD_URL_IDS, ids=lambda u: repr(u)[:20])
+def test_bad_url_id_on_create_is_400(seeded: Seeded, url_id: Any) -> None:
+    body = marker_body("placeholder")
+    body["urlId"] = url_id
+    seeded.rejects(lambda: seeded.api.create(body), 400, "invalid_field", "urlId")
+
+
+@pytest.mark.parametrize("url_id", [None, "", "   ", "u" * 513, "img-\x01"], ids=lambda u: repr(u)[:20])
+def test_bad_url_id_on_snapshot_is_400(seeded: Seeded, url_id: str | None) -> None:
+    seeded.rejects(lambda: seeded.api.snapshot(url_id), 400, "invalid_field", "urlId")
+
+
+# -- errors: bodies -----------------------------------------------------------------------------
+
+MALFORMED = [b"", b"{", b'{"urlId": ', b"not json", b"{'single': 'quotes'}", b"\xff\xfe{}", b"[]", b'[{"x": 1}]', b"null", b"42", b'"text"']
+
+
+@pytest.mark.parametrize("raw", MALFORMED, ids=repr)
+def test_malformed_or_non_object_body_on_create_is_400_invalid_json(seeded: Seeded, raw: bytes) -> None:
+    send = lambda: seeded.api.raw(  # noqa: E731
+        "POST", f"{seeded.api.prefix}/markers", content=raw, headers={**ALICE, "Content-Type": "application/json"}
+    )
+    seeded.rejects(send, 400, "invalid_json")
+
+
+@pytest.mark.parametrize("raw", [b"{", b"[]"], ids=["malformed", "array"])
+def test_malformed_or_array_body_on_reply_is_400_invalid_json(seeded: Seeded, raw: bytes) -> None:
+    path = f"{seeded.api.prefix}/markers/{seeded.marker_id}/comments"
+    seeded.rejects(lambda: seeded.api.raw("POST", path, content=raw, headers=ALICE), 400, "invalid_json")
+
+
+@pytest.mark.parametrize("raw", [b"{", b'["text"]'], ids=["malformed", "array"])
+def test_malformed_or_array_body_on_edit_is_400_invalid_json(seeded: Seeded, raw: bytes) -> None:
+    path = f"{seeded.api.prefix}/comments/{seeded.comment_id}"
+    seeded.rejects(lambda: seeded.api.raw("PATCH", path, content=raw, headers=ALICE), 400, "invalid_json")
+
+
+@pytest.mark.xfail(
+    reason="server bug: read_json catches only ValueError; a deeply nested (valid) JSON body raises "
+    "RecursionError -> 500 internal instead of 400 invalid_json",
+    strict=True,
+)
+def test_deeply_nested_json_body_is_400_not_500(seeded: Seeded) -> None:
+    raw = b"[" * 5000 + b"]" * 5000
+    send = lambda: seeded.api.raw("POST", f"{seeded.api.prefix}/markers", content=raw, headers=ALICE)  # noqa: E731
+    seeded.rejects(send, 400, "invalid_json")
+
+
+def oversized_body(url_id: str) -> bytes:
+    body = json.dumps(marker_body(url_id, "x" * (MAX_BODY_BYTES + 1))).encode()
+    assert len(body) > MAX_BODY_BYTES
+    return body
+
+
+def test_body_over_16_kib_is_413(seeded: Seeded) -> None:
+    raw = oversized_body(new_url_id())
+    send = lambda: seeded.api.raw("POST", f"{seeded.api.prefix}/markers", content=raw, headers=ALICE)  # noqa: E731
+    seeded.rejects(send, 413, "body_too_large")
+
+
+def test_chunked_body_over_16_kib_without_content_length_is_413(seeded: Seeded) -> None:
+    raw = oversized_body(new_url_id())
+
+    def chunks():  # a generator: httpx sends it chunked, with no Content-Length
+        for start in range(0, len(raw), 1000):
+            yield raw[start:start + 1000]
+
+    def send() -> httpx.Response:
+        response = seeded.api.raw("POST", f"{seeded.api.prefix}/markers", content=chunks(), headers=ALICE)
+        assert "content-length" not in response.request.headers
+        return response
+
+    seeded.rejects(send, 413, "body_too_large")
+
+
+def test_body_over_16_kib_on_reply_and_edit_is_413(seeded: Seeded) -> None:
+    raw = json.dumps({"text": "y" * (MAX_BODY_BYTES + 1)}).encode()
+    reply_path = f"{seeded.api.prefix}/markers/{seeded.marker_id}/comments"
+    seeded.rejects(lambda: seeded.api.raw("POST", reply_path, content=raw, headers=ALICE), 413, "body_too_large")
+    edit_path = f"{seeded.api.prefix}/comments/{seeded.comment_id}"
+    seeded.rejects(lambda: seeded.api.raw("PATCH", edit_path, content=raw, headers=ALICE), 413, "body_too_large")
+
+
+def test_body_of_exactly_16_kib_is_not_too_large(seeded: Seeded) -> None:
+    body = json.dumps(marker_body(new_url_id(), "z"))
+    raw = (body[:-1] + " " * (MAX_BODY_BYTES - len(body)) + "}").encode()
+    assert len(raw) == MAX_BODY_BYTES
+    ok(seeded.api.raw("POST", f"{seeded.api.prefix}/markers", content=raw, headers=ALICE), 201)
+
+
+# -- errors: identity and permissions -----------------------------------------------------------
+
+
+def mutations(seeded: Seeded) -> dict[str, Any]:
+    """Each mutation as a function of the request headers."""
+    api = seeded.api
+    return {
+        "create": lambda h: api.create(marker_body(new_url_id()), headers=h),
+        "reply": lambda h: api.reply(seeded.marker_id, headers=h, text="x"),
+        "edit": lambda h: api.edit(seeded.comment_id, headers=h, text="x"),
+        "delete_comment": lambda h: api.delete_comment(seeded.comment_id, headers=h),
+        "delete_marker": lambda h: api.delete_marker(seeded.marker_id, headers=h),
+    }
+
+
+MUTATIONS = ["create", "reply", "edit", "delete_comment", "delete_marker"]
+
+
+@pytest.mark.parametrize("mutation", MUTATIONS)
+def test_missing_author_id_is_401(seeded: Seeded, mutation: str) -> None:
+    send = mutations(seeded)[mutation]
+    seeded.rejects(lambda: send({"X-ImageChat-Author-Name": "Alice"}), 401, "missing_identity")
+
+
+@pytest.mark.parametrize("mutation", MUTATIONS)
+def test_empty_author_id_is_401(seeded: Seeded, mutation: str) -> None:
+    send = mutations(seeded)[mutation]
+    seeded.rejects(lambda: send({"X-ImageChat-Author-Id": "", "X-ImageChat-Author-Name": "Alice"}), 401, "missing_identity")
+
+
+@pytest.mark.parametrize("bad_id", ["short", "a" * 65, "has space1", "semi;colon1", "dots.not.ok"])
+@pytest.mark.parametrize("mutation", ["create", "edit", "delete_marker"])
+def test_bad_author_id_is_400(seeded: Seeded, mutation: str, bad_id: str) -> None:
+    send = mutations(seeded)[mutation]
+    headers = {"X-ImageChat-Author-Id": bad_id, "X-ImageChat-Author-Name": "Alice"}
+    seeded.rejects(lambda: send(headers), 400, "invalid_field", "X-ImageChat-Author-Id")
+
+
+@pytest.mark.parametrize("name", [None, "", "%20%20", "%00%07", quote("n" * 61)], ids=["missing", "empty", "blank", "control", "too-long"])
+def test_bad_author_name_is_400(seeded: Seeded, name: str | None) -> None:
+    headers = {"X-ImageChat-Author-Id": "alice-0001"}
+    if name is not None:
+        headers["X-ImageChat-Author-Name"] = name
+    send = mutations(seeded)["create"]
+    seeded.rejects(lambda: send(headers), 400, "invalid_field", "X-ImageChat-Author-Name")
+
+
+def test_editing_someone_elses_comment_is_403(seeded: Seeded) -> None:
+    seeded.rejects(lambda: seeded.api.edit(seeded.comment_id, headers=BOB, text="hijack"), 403, "forbidden")
+
+
+def test_deleting_someone_elses_comment_is_403(seeded: Seeded) -> None:
+    seeded.rejects(lambda: seeded.api.delete_comment(seeded.reply_id, headers=ALICE), 403, "forbidden")
+
+
+def test_deleting_someone_elses_marker_is_403(seeded: Seeded) -> None:
+    seeded.rejects(lambda: seeded.api.delete_marker(seeded.marker_id, headers=BOB), 403, "forbidden")
+
+
+def test_same_author_id_with_another_name_is_still_the_author(seeded: Seeded) -> None:
+    renamed = author("alice-0001", "Alice Renamed")
+    assert ok(seeded.api.edit(seeded.comment_id, headers=renamed, text="mine"), 200)["comment"]["text"] == "mine"
+
+
+# -- errors: client-chosen ids and broadcast ids ------------------------------------------------
+
+
+def test_reusing_a_marker_id_is_409(seeded: Seeded) -> None:
+    body = marker_body(new_url_id(), id=seeded.marker_id)
+    seeded.rejects(lambda: seeded.api.create(body), 409, "id_taken")
+
+
+def test_reusing_a_marker_id_on_the_same_image_is_409(seeded: Seeded) -> None:
+    body = marker_body(seeded.url_id, id=seeded.marker_id)
+    seeded.rejects(lambda: seeded.api.create(body), 409, "id_taken")
+
+
+def test_reusing_a_comment_id_for_a_new_marker_is_409(seeded: Seeded) -> None:
+    body = marker_body(new_url_id(), id=new_id("m"), commentId=seeded.reply_id)
+    seeded.rejects(lambda: seeded.api.create(body), 409, "id_taken")
+
+
+def test_reusing_a_comment_id_for_a_reply_is_409(seeded: Seeded) -> None:
+    seeded.rejects(lambda: seeded.api.reply(seeded.marker_id, text="again", id=seeded.comment_id), 409, "id_taken")
+
+
+def test_same_id_for_marker_and_its_first_comment_is_allowed(seeded: Seeded) -> None:
+    """Markers and comments are separate id spaces."""
+    same = new_id("s")
+    marker = ok(seeded.api.create(marker_body(new_url_id(), id=same, commentId=same)), 201)["marker"]
+    assert marker["id"] == marker["comments"][0]["id"] == same
+
+
+@pytest.mark.parametrize("field", ["id", "commentId"])
+@pytest.mark.parametrize("value", ["short", "x" * 65, "bad id here", 12345678, ""], ids=repr)
+def test_bad_client_id_is_400_naming_the_field(seeded: Seeded, field: str, value: Any) -> None:
+    body = marker_body(new_url_id(), **{field: value})
+    seeded.rejects(lambda: seeded.api.create(body), 400, "invalid_field", field)
+
+
+def test_bad_reply_id_is_400(seeded: Seeded) -> None:
+    seeded.rejects(lambda: seeded.api.reply(seeded.marker_id, text="x", id="bad"), 400, "invalid_field", "id")
+
+
+@pytest.mark.parametrize("value", ["short", "b" * 65, "with space!", 12345678, "", ["broadcast"]], ids=repr)
+def test_bad_broadcast_id_in_create_body_is_400(seeded: Seeded, value: Any) -> None:
+    body = marker_body(new_url_id(), broadcastId=value)
+    seeded.rejects(lambda: seeded.api.create(body), 400, "invalid_field", "broadcastId")
+
+
+def test_bad_broadcast_id_in_reply_and_edit_body_is_400(seeded: Seeded) -> None:
+    api = seeded.api
+    seeded.rejects(lambda: api.reply(seeded.marker_id, text="x", broadcastId="b!"), 400, "invalid_field", "broadcastId")
+    seeded.rejects(lambda: api.edit(seeded.comment_id, text="x", broadcastId="b!"), 400, "invalid_field", "broadcastId")
+
+
+@pytest.mark.parametrize("value", ["", "short", "has space 1", "x" * 65])
+def test_bad_broadcast_id_in_delete_query_is_400(seeded: Seeded, value: str) -> None:
+    api = seeded.api
+    seeded.rejects(lambda: api.delete_comment(seeded.reply_id, headers=BOB, broadcastId=value), 400, "invalid_field", "broadcastId")
+    seeded.rejects(lambda: api.delete_marker(seeded.marker_id, broadcastId=value), 400, "invalid_field", "broadcastId")
+
+
+# -- errors: routing ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/api/v1/nope", "/api/nope", "/api/v1/tenants/demo/unknown", "/api/v2/tenants/demo/snapshot?urlId=a"],
+)
+def test_unknown_api_route_is_404_json(seeded: Seeded, path: str) -> None:
+    seeded.rejects(lambda: seeded.api.raw("GET", path, headers=ALICE), 404, "not_found")
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("PUT", "/markers"),
+        ("DELETE", "/snapshot?urlId=a"),
+        ("POST", "/snapshot?urlId=a"),
+        ("PUT", "/comments/{comment}"),
+        ("POST", "/comments/{comment}"),
+        ("PATCH", "/markers/{marker}"),
+        ("DELETE", "/markers/{marker}/comments"),
+    ],
+)
+def test_wrong_method_is_405_json(seeded: Seeded, method: str, path: str) -> None:
+    path = seeded.api.prefix + path.format(comment=seeded.comment_id, marker=seeded.marker_id)
+    send = lambda: seeded.api.raw(method, path, headers=ALICE, json=marker_body(new_url_id()))  # noqa: E731
+    seeded.rejects(send, 405, "method_not_allowed")
+
+
+@pytest.mark.xfail(
+    reason="server bug: a GET on a route that exists for other methods falls through to the catch-all "
+    "StaticFiles mount at '/', which answers 404 not_found instead of 405 method_not_allowed",
+    strict=True,
+)
+@pytest.mark.parametrize("path", ["/markers", "/markers/{marker}", "/markers/{marker}/comments", "/comments/{comment}"])
+def test_get_on_a_mutation_route_is_405_json(seeded: Seeded, path: str) -> None:
+    path = seeded.api.prefix + path.format(comment=seeded.comment_id, marker=seeded.marker_id)
+    seeded.rejects(lambda: seeded.api.raw("GET", path, headers=ALICE), 405, "method_not_allowed")
+
+
+def test_outside_api_an_unknown_path_is_a_plain_404(api: Api) -> None:
+    response = api.raw("GET", "/no-such-page")
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith("text/plain")
+
+
+# -- OpenAPI and static files -------------------------------------------------------------------
+
+
+def test_openapi_document_lists_every_tenant_path(api: Api) -> None:
+    document = ok(api.raw("GET", "/api/v1/openapi.json"), 200)
+    assert document["openapi"].startswith("3.")
+    assert document["info"]["title"]
+    paths = {path: set(methods) for path, methods in document["paths"].items() if path.startswith("/api/v1/tenants/")}
+    assert paths == {
+        "/api/v1/tenants/{tenant}/snapshot": {"get"},
+        "/api/v1/tenants/{tenant}/markers": {"post"},
+        "/api/v1/tenants/{tenant}/markers/{marker}": {"delete"},
+        "/api/v1/tenants/{tenant}/markers/{marker}/comments": {"post"},
+        "/api/v1/tenants/{tenant}/comments/{comment}": {"patch", "delete"},
+    }
+    for methods in document["paths"].values():
+        for operation in methods.values():
+            assert operation["summary"] and operation["responses"]
+
+
+@pytest.mark.parametrize(
+    ("path", "content_type"),
+    [
+        ("/embed.js", "text/javascript"),
+        ("/widget.css", "text/css"),
+        ("/widget/main.py", None),
+        ("/vendor/pyodide/pyodide.mjs", "javascript"),
+        ("/vendor/pyodide/pyodide.asm.wasm", "application/wasm"),
+        ("/vendor/pyscript/core.js", "javascript"),
+        ("/demo/", "text/html"),
+    ],
+)
+def test_static_asset_is_served_same_origin(api: Api, path: str, content_type: str | None) -> None:
+    response = api.raw("GET", path)
+    assert response.status_code == 200, f"{path}: {response.status_code} (is public/node_modules installed?)"
+    assert response.content
+    if content_type is not None:
+        assert content_type in response.headers["content-type"]
+
+
+def test_demo_page_holds_an_image_chat_image(api: Api) -> None:
+    response = api.raw("GET", "/demo/")
+    assert response.status_code == 200
+    assert "data-image-chat" in response.text
+
+
+def test_root_redirects_to_the_demo(api: Api) -> None:
+    response = api.raw("GET", "/")
+    assert response.status_code in (302, 307)
+    assert response.headers["location"].endswith("/demo/")
