@@ -32,6 +32,7 @@ schemas = SchemaGenerator(
 
 @dataclass
 class Services:
+    settings: Settings
     store: Store
     broker: Broker
     hub: Hub
@@ -67,8 +68,8 @@ def create_app(settings: Settings) -> Starlette:
         engine = create_engine(settings.database_url)
         broker = Broker(settings.broker_url)
         await broker.connect()
-        hub = Hub(broker)
-        app.state.services = Services(store=Store(engine), broker=broker, hub=hub)
+        hub = Hub(broker, settings.heartbeat_seconds)
+        app.state.services = Services(settings=settings, store=Store(engine), broker=broker, hub=hub)
         try:
             yield
         finally:

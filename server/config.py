@@ -16,6 +16,10 @@ class Settings:
     broker_url: str = "memory://"
     host: str = "127.0.0.1"
     port: int = 8000
+    # The server sends a heartbeat this often; a client that hears nothing for two of them reconnects.
+    heartbeat_seconds: float = 15.0
+    # A client that missed more events than this reloads the snapshot instead of replaying them.
+    replay_limit: int = 1000
     public_dir: Path = PROJECT_ROOT / "public"
     widget_dir: Path = PROJECT_ROOT / "widget"
 
@@ -23,7 +27,11 @@ class Settings:
     def from_env(cls, **overrides: object) -> "Settings":
         """Environment variables IMAGECHAT_<NAME>; explicit overrides (CLI flags) win."""
         values: dict[str, object] = {}
-        for name, kind in (("database_url", str), ("broker_url", str), ("host", str), ("port", int)):
+        fields = (
+            ("database_url", str), ("broker_url", str), ("host", str), ("port", int),
+            ("heartbeat_seconds", float), ("replay_limit", int),
+        )
+        for name, kind in fields:
             raw = os.environ.get(f"IMAGECHAT_{name.upper()}")
             if raw:
                 values[name] = kind(raw)

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 
 from starlette.websockets import WebSocket
 
-from imagechat import limits
+from imagechat import limits, protocol
 from imagechat.broker import Broker
 
 # Close code for a viewer too slow to keep up; its client reconnects and reloads.
 CLOSE_TOO_SLOW = 4008
+HEARTBEAT = protocol.dumps({"type": "heartbeat"})
 
 
 class Viewer:
@@ -25,6 +27,25 @@ class Viewer:
         self.websocket = websocket
         self._outbox: asyncio.Queue[str | None] = asyncio.Queue(limits.MAX_PENDING_FRAMES_PER_SOCKET)
         self._dropped = False
+        self._held: list[str] | None = None
+
+    def hold(self) -> None:
+        """Keep live events aside while the missed ones are replayed from the log."""
+        self._held = []
+
+    def release(self, replayed_up_to: int) -> None:
+        """Send the live events kept aside, but those the replay already sent."""
+        held, self._held = self._held or [], None
+        for frame in held:
+            if json.loads(frame)["seq"] > replayed_up_to:
+                self.send(frame)
+
+    def deliver(self, frame: str) -> None:
+        """A live event from the hub."""
+        if self._held is not None:
+            self._held.append(frame)
+        else:
+            self.send(frame)
 
     def send(self, frame: str) -> None:
         if self._dropped:
@@ -52,9 +73,10 @@ class _Room:
 
 
 class Hub:
-    def __init__(self, broker: Broker) -> None:
+    def __init__(self, broker: Broker, heartbeat_seconds: float) -> None:
         self._broker = broker
         self._rooms: dict[str, _Room] = {}
+        self._heartbeat = asyncio.create_task(self._beat(heartbeat_seconds), name="heartbeat")
 
     async def join(self, channel: str, viewer: Viewer) -> None:
         """Returns once every event published on `channel` from now on will reach `viewer`."""
@@ -80,6 +102,7 @@ class Hub:
         return 0 if room is None else len(room.viewers)
 
     async def close(self) -> None:
+        self._heartbeat.cancel()
         for room in list(self._rooms.values()):
             assert room.pump is not None
             room.pump.cancel()
@@ -92,4 +115,13 @@ class Hub:
             room.ready.set()
             async for frame in subscriber:
                 for viewer in room.viewers:
-                    viewer.send(frame)
+                    viewer.deliver(frame)
+
+    async def _beat(self, interval: float) -> None:
+        """Tell every viewer the connection lives, so that clients detect dead ones (a socket can
+        die without a close: mobile sleep, a NAT dropping it silently)."""
+        while True:
+            await asyncio.sleep(interval)
+            for room in self._rooms.values():
+                for viewer in room.viewers:
+                    viewer.send(HEARTBEAT)

@@ -88,10 +88,36 @@ class Store:
                     "markers": [protocol.marker_json(row, threads.get(row["id"], [])) for row in marker_rows],
                 }
 
-    async def current_seq(self, tenant_id: str, url_id: str) -> int:
+    async def position(self, tenant_id: str, url_id: str) -> tuple[int, str | None]:
+        """The image's current `seq` and `epoch` (0 and None before its first change)."""
         async with self._engine.connect() as conn:
             image = await self._find_image(conn, tenant_id, url_id)
-            return 0 if image is None else image["seq"]
+            return (0, None) if image is None else (image["seq"], image["epoch"])
+
+    async def events_after(self, tenant_id: str, url_id: str, since: int, limit: int) -> list[str] | None:
+        """The logged events after `since`, oldest first, as sent on the wire; None when more than
+        `limit` are missing (the client reloads the snapshot instead)."""
+        async with self._engine.connect() as conn:
+            image = await self._find_image(conn, tenant_id, url_id)
+            if image is None:
+                return []
+            if image["seq"] - since > limit:
+                return None
+            rows = await conn.execute(
+                select(events.c.payload)
+                .where(and_(events.c.image_id == image["id"], events.c.seq > since))
+                .order_by(events.c.seq)
+            )
+            return [payload for (payload,) in rows]
+
+    async def rotate_epochs(self) -> int:
+        """New epochs for every image: run after restoring a backup, so that clients that saw
+        history the backup lacks reload instead of resuming. Returns the number of images."""
+        async with self._writer.begin() as conn:
+            ids = [image_id for (image_id,) in await conn.execute(select(images.c.id))]
+            for image_id in ids:
+                await conn.execute(update(images).where(images.c.id == image_id).values(epoch=uuid.uuid4().hex))
+            return len(ids)
 
     # -- changes -------------------------------------------------------------------------------
 

@@ -122,7 +122,7 @@ def test_a_stale_snapshot_never_rolls_back_newer_state():
 def test_own_change_shows_at_once_and_its_echo_is_ignored():
     state = loaded()
     mine = marker("m1", comment("c1", "mine"))
-    state.propose("b-1", created(None, mine, "b-1"))
+    state.propose("b-1", created(None, mine, "b-1"), 0)
     assert list(state.view()) == ["m1"]
     before = copy.deepcopy(state.view())
     assert state.is_own("b-1")
@@ -135,7 +135,7 @@ def test_own_change_shows_at_once_and_its_echo_is_ignored():
 
 def test_others_change_between_own_change_and_its_echo():
     state = loaded()
-    state.propose("b-1", created(None, marker("m1", comment("c1")), "b-1"))
+    state.propose("b-1", created(None, marker("m1", comment("c1")), "b-1"), 0)
     state.accepted("b-1", 2)
     state.receive(created(1, marker("m0", comment("c0"), author="bob", stamp=0), "b-other"))
     assert set(state.view()) == {"m0", "m1"}
@@ -145,7 +145,7 @@ def test_others_change_between_own_change_and_its_echo():
 
 def test_refused_change_is_rolled_back():
     state = loaded(1, [marker("m1", comment("c1", "original"))])
-    state.propose("b-1", updated(None, "m1", "comment-edited", "b-1", comment=comment("c1", "changed")))
+    state.propose("b-1", updated(None, "m1", "comment-edited", "b-1", comment=comment("c1", "changed")), 0)
     assert state.marker("m1")["comments"][0]["text"] == "changed"
     state.rejected("b-1")
     assert state.marker("m1")["comments"][0]["text"] == "original"
@@ -153,7 +153,7 @@ def test_refused_change_is_rolled_back():
 
 def test_snapshot_keeps_own_changes_it_does_not_include_yet():
     state = loaded()
-    state.propose("b-1", created(None, marker("m1", comment("c1")), "b-1"))
+    state.propose("b-1", created(None, marker("m1", comment("c1")), "b-1"), 0)
     state.load_snapshot({"seq": 0, "epoch": "e1", "markers": []})
     assert list(state.view()) == ["m1"]
     state.accepted("b-1", 1)

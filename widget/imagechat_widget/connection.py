@@ -1,38 +1,83 @@
-"""The live connection of one widget, as an explicit state machine:
+"""The live connection of one widget, as one explicit state machine:
 
-    connecting -> connected -> reconnecting -> connected ...
-                                   \\-> offline (the browser says it has no network)
+    connecting --subscribed--> connected --socket lost / silent--> reconnecting --> connected ...
+                                    \\--browser offline--> offline --browser online--> reconnecting
 
-On every open it sends the subscription and reports `connected` once the server acknowledges it;
-the widget then resyncs. A dropped socket is retried after a backoff with full jitter.
+- Each open sends the subscription (built fresh, so that it carries the last seq applied) and
+  counts as `connected` only once the server acknowledges it.
+- A lost socket is retried after exponential backoff with full jitter, and at once when the
+  browser comes back `online`, the page becomes visible, or it is restored from the bfcache.
+- The server sends a heartbeat every `heartbeat` seconds; hearing nothing for two of them means
+  the socket died without a close (mobile sleep, a NAT dropping it): it is replaced.
 """
 
 import asyncio
 import json
 
-from pyscript import WebSocket, window
+from pyscript import WebSocket, document, window
 
 from imagechat_widget.backoff import reconnect_delay
+from imagechat_widget.browser import listen, now_ms
 
 CONNECTING = "connecting"
 CONNECTED = "connected"
 RECONNECTING = "reconnecting"
 OFFLINE = "offline"
 
+DEFAULT_HEARTBEAT_SECONDS = 15
+
 
 class Connection:
     def __init__(self, url, subscription, on_frame, on_state):
         self._url = url
-        self._subscription = subscription
+        self._subscription = subscription  # () -> the subscribe frame
         self._on_frame = on_frame
         self._on_state = on_state
         self.state = None
         self._socket = None
         self._attempt = 0
         self._retry = None
+        self._heard_at = 0
+        self._heartbeat_ms = DEFAULT_HEARTBEAT_SECONDS * 1000
+        self._paused = None  # frames held back by `pause()` (a test and debugging hook)
 
     def start(self):
-        self._open(CONNECTING)
+        listen(window, "online", lambda _e: self.reconnect_now())
+        listen(window, "offline", lambda _e: self._go_offline())
+        listen(window, "pageshow", lambda e: self.reconnect_now() if e.persisted else None)
+        listen(document, "visibilitychange",
+               lambda _e: self.reconnect_now() if str(document.visibilityState) == "visible" else None)
+        asyncio.ensure_future(self._watch_heartbeat())
+        if window.navigator.onLine:
+            self._open(CONNECTING)
+        else:
+            self._set_state(OFFLINE)
+
+    def send(self, frame):
+        if self._socket is not None and self.state == CONNECTED:
+            self._socket.send(json.dumps(frame))
+
+    def restart(self):
+        """Drop this socket and subscribe afresh (e.g. after the server refused a resume)."""
+        self._drop_socket()
+        self._open(RECONNECTING)
+
+    def reconnect_now(self):
+        if self.state in (RECONNECTING, OFFLINE) and window.navigator.onLine:
+            self._attempt = 0
+            self._drop_socket()
+            self._open(RECONNECTING)
+
+    def pause(self):
+        if self._paused is None:
+            self._paused = []
+
+    def resume(self):
+        frames, self._paused = self._paused or [], None
+        for frame in frames:
+            self._on_frame(frame)
+
+    # -- internals -----------------------------------------------------------------------------
 
     def _set_state(self, state):
         if state != self.state:
@@ -41,20 +86,31 @@ class Connection:
 
     def _open(self, state):
         self._set_state(state)
+        self._cancel_retry()
         socket = WebSocket(url=self._url)
         self._socket = socket
+        self._heard_at = now_ms()
 
         def on_open(_event):
-            socket.send(json.dumps(self._subscription))
+            if socket is self._socket:
+                socket.send(json.dumps(self._subscription()))
 
         def on_message(event):
             if socket is not self._socket:
                 return
+            self._heard_at = now_ms()
             frame = json.loads(str(event.data))
-            if frame.get("type") == "subscribed":
+            kind = frame.get("type")
+            if kind == "heartbeat":
+                return
+            if kind == "subscribed":
                 self._attempt = 0
+                self._heartbeat_ms = frame.get("heartbeat", DEFAULT_HEARTBEAT_SECONDS) * 1000
                 self._set_state(CONNECTED)
-            self._on_frame(frame)
+            if self._paused is not None:
+                self._paused.append(frame)
+            else:
+                self._on_frame(frame)
 
         def on_close(_event):
             if socket is self._socket:
@@ -65,12 +121,44 @@ class Connection:
         socket.onmessage = on_message
         socket.onclose = on_close
 
+    def _drop_socket(self):
+        socket, self._socket = self._socket, None
+        if socket is not None:
+            try:
+                socket.close()
+            except Exception:
+                pass
+
+    def _go_offline(self):
+        self._drop_socket()
+        self._cancel_retry()
+        self._set_state(OFFLINE)
+
     def _schedule_reconnect(self):
-        self._set_state(RECONNECTING if window.navigator.onLine else OFFLINE)
+        if not window.navigator.onLine:
+            self._go_offline()
+            return
+        self._set_state(RECONNECTING)
         delay = reconnect_delay(self._attempt)
         self._attempt += 1
+        self._cancel_retry()
         self._retry = asyncio.ensure_future(self._reconnect_after(delay))
+
+    def _cancel_retry(self):
+        if self._retry is not None and not self._retry.done():
+            self._retry.cancel()
+        self._retry = None
 
     async def _reconnect_after(self, delay):
         await asyncio.sleep(delay)
-        self._open(self.state)
+        self._retry = None
+        self._open(RECONNECTING)
+
+    async def _watch_heartbeat(self):
+        while True:
+            await asyncio.sleep(1)
+            silent_ms = now_ms() - self._heard_at
+            if self._socket is not None and silent_ms > 2 * self._heartbeat_ms + 1000:
+                # Dead without a close: forget it (its late events are ignored) and retry.
+                self._drop_socket()
+                self._schedule_reconnect()

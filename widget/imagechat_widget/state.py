@@ -53,9 +53,17 @@ def _with_comments(marker, comments):
     return copy
 
 
+# Pending changes are few and short-lived; these bounds keep a tab that never hears back (its
+# sibling tab closed mid-request, say) from holding them for ever.
+MAX_PENDING = 100
+PENDING_MAX_AGE_MS = 60 * 1000
+
+
 class PendingChange:
-    def __init__(self, event):
+    def __init__(self, event, proposed_at, order):
         self.event = event
+        self.proposed_at = proposed_at
+        self.order = order  # dicts keep no order on MicroPython: changes replay in this one
         self.seq = None  # known once the server accepted it
 
 
@@ -66,6 +74,7 @@ class ImageState:
         self.epoch = None
         self.held = {}
         self.pending = {}
+        self._proposals = 0
         self._view = None
 
     # -- from the server -----------------------------------------------------------------------
@@ -75,6 +84,8 @@ class ImageState:
         what is already applied (a slow response must never roll back newer state)."""
         if self.seq is not None and snapshot["seq"] < self.seq and snapshot.get("epoch") == self.epoch:
             return False
+        if None not in (self.epoch, snapshot.get("epoch")) and snapshot["epoch"] != self.epoch:
+            self.held = {}  # seqs of another history mean nothing in this one
         self.confirmed = {m["id"]: m for m in snapshot["markers"]}
         self.seq = snapshot["seq"]
         self.epoch = snapshot.get("epoch")
@@ -108,6 +119,12 @@ class ImageState:
             self._view = None
         return applied
 
+    def forget(self):
+        """The server's history is not ours any more (it is behind us): the next snapshot
+        replaces everything, whatever its seq."""
+        self.seq = None
+        self.held = {}
+
     @property
     def has_gap(self):
         """Events after a missing seq are waiting: the client should resync."""
@@ -115,10 +132,24 @@ class ImageState:
 
     # -- this client's own changes -------------------------------------------------------------
 
-    def propose(self, broadcast_id, event):
-        """Show an own change at once; `event` has the shape the server's event will have."""
-        self.pending[broadcast_id] = PendingChange(event)
+    def propose(self, broadcast_id, event, now_ms):
+        """Show a change of this client (or of a sibling tab) at once; `event` has the shape the
+        server's event will have."""
+        self.expire(now_ms)
+        while len(self.pending) >= MAX_PENDING:
+            del self.pending[min(self.pending, key=lambda b: self.pending[b].order)]
+        self._proposals += 1
+        self.pending[broadcast_id] = PendingChange(event, now_ms, self._proposals)
         self._view = None
+
+    def expire(self, now_ms):
+        """Forget pending changes nobody confirmed or refused in time. Returns True if any went."""
+        stale = [b for b, p in self.pending.items() if now_ms - p.proposed_at > PENDING_MAX_AGE_MS]
+        for broadcast_id in stale:
+            del self.pending[broadcast_id]
+        if stale:
+            self._view = None
+        return bool(stale)
 
     def accepted(self, broadcast_id, seq):
         """The server stored the change as event `seq`; its echo may have come already."""
@@ -144,7 +175,7 @@ class ImageState:
         """Markers by id, confirmed state with this client's pending changes laid over it."""
         if self._view is None:
             markers = dict(self.confirmed)
-            for pending in self.pending.values():
+            for pending in sorted(self.pending.values(), key=lambda p: p.order):
                 apply_change(markers, pending.event)
             self._view = markers
         return self._view

@@ -34,9 +34,11 @@ class View:
         self.status = element("div", "status", role="status")
         self.toast = element("div", "error toast", role="alert")
         self.toast.hidden = True
+        self.notice = element("div", "notice", role="status")
+        self.notice.hidden = True
         self.popover = element("div", "popover", role="dialog")
         self.popover.hidden = True
-        for node in (self.layer, self.status, self.toast, self.popover):
+        for node in (self.layer, self.status, self.notice, self.toast, self.popover):
             root.appendChild(node)
         self._pins = {}
         self._markers = []
@@ -66,9 +68,13 @@ class View:
                 return number
         return None
 
-    def set_status(self, state):
+    def set_status(self, state, notice=None):
+        """The connection's state in the corner pill, and a notice over the image when changes
+        cannot be made (offline, reconnecting)."""
         self.status.setAttribute("data-state", state)
         self.status.textContent = STATUS_TEXT.get(state, state)
+        self.notice.hidden = notice is None
+        self.notice.textContent = notice or ""
 
     def show_error(self, message):
         self.toast.textContent = message
@@ -245,6 +251,8 @@ class View:
             if self.mode == "draft" and draft and str(draft.value).strip():
                 draft.focus()  # never throw away a half-written comment
                 return
+            if not self._actions.can_change():
+                return
             width, height = self.layer.clientWidth, self.layer.clientHeight
             x = min(1, max(0, event.offsetX / width)) if width else 0.5
             y = min(1, max(0, event.offsetY / height)) if height else 0.5
@@ -292,10 +300,11 @@ class View:
                 return
             if action == "submit-draft":
                 marker_id = self._actions.create_marker(self.draft_at[0], self.draft_at[1], text)
+                if marker_id is None:
+                    return  # not sent: the draft stays, with the reason shown
                 self.open_thread(marker_id)
-            else:
+            elif self._actions.reply(self.open_marker, text):
                 message.value = ""
-                self._actions.reply(self.open_marker, text)
             self.popover.querySelector("textarea.message").focus()
         elif action == "edit":
             self.editing = comment_id

@@ -3,16 +3,18 @@
 import asyncio
 
 from pyscript import document, window
+from pyscript.ffi import create_proxy
 
 from imagechat_widget import state as events
 from imagechat_widget.api import Api, ApiError
 from imagechat_widget.browser import AUTHOR_KEY, NAME_KEY, now_ms, random_id, store, stored
-from imagechat_widget.connection import Connection
+from imagechat_widget.connection import CONNECTED, OFFLINE, Connection
 from imagechat_widget.state import ImageState
+from imagechat_widget.tabs import SiblingTabs
 from imagechat_widget.view import View
 
 MAX_COMMENT_CHARS = 2000
-REFRESH_TIMES_SECONDS = 30
+REFRESH_SECONDS = 30
 LIVE_EVENTS = (events.NEW_IMAGE_CHAT, events.IMAGE_CHAT_UPDATED, events.DELETED_IMAGE_CHAT)
 
 
@@ -34,6 +36,13 @@ class Identity:
         return {"id": self.author_id, "name": self.name}
 
 
+OFFLINE_MESSAGE = "You're offline — markers are read-only until the connection returns."
+RECONNECTING_MESSAGE = "Reconnecting… markers are read-only until the connection returns."
+# An event after a missing seq waits this long for the missing one (events of concurrent
+# changes may cross on the way) before the widget asks the server to replay.
+GAP_GRACE_SECONDS = 1
+
+
 class Widget:
     def __init__(self, img, tenant, url_id, base_url, stylesheet_url, identity):
         self.url_id = url_id
@@ -41,49 +50,89 @@ class Widget:
         self.state = ImageState()
         self.view = View(img, stylesheet_url, identity, self)
         self.api = Api(base_url, tenant, identity)
+        self.tabs = SiblingTabs(tenant, url_id, self._on_sibling)
         live_url = base_url.replace("http", "ws", 1) + "api/v1/live"
-        subscription = {"type": "subscribe", "tenant": tenant, "urlId": url_id}
-        self.connection = Connection(live_url, subscription, self._on_frame, self.view.set_status)
-        self._resyncing = None
+        self._tenant = tenant
+        self.connection = Connection(live_url, self._subscription, self._on_frame, self._on_connection)
+        self._loading = None
+        self._gap_check = None
 
     def start(self):
         self.connection.start()
-        asyncio.ensure_future(self._refresh_times())
+        asyncio.ensure_future(self._refresh())
 
     # -- from the server -----------------------------------------------------------------------
 
+    def _subscription(self):
+        frame = {"type": "subscribe", "tenant": self._tenant, "urlId": self.url_id}
+        if self.state.seq is not None:
+            frame["since"] = self.state.seq  # resume: the server replays what we missed
+            frame["epoch"] = self.state.epoch
+        return frame
+
+    def _on_connection(self, state):
+        self.view.set_status(state, {"offline": OFFLINE_MESSAGE, "reconnecting": RECONNECTING_MESSAGE}.get(state))
+
     def _on_frame(self, frame):
         kind = frame.get("type")
-        if kind == "subscribed":
-            self.resync()
-        elif kind in LIVE_EVENTS:
-            if self.state.receive(frame):
-                self._render()
-            if self.state.has_gap:
-                self.resync()
+        if kind in LIVE_EVENTS:
+            self._apply(frame)
+        elif kind == "subscribed" and not frame.get("resume"):
+            self._load_snapshot()
+        elif kind == "reload":
+            self._load_snapshot()
+        elif kind == "error" and frame.get("error") == "seq_from_future":
+            self.state.forget()  # the server's history is behind ours: start again from it
+            self.connection.restart()
         elif kind == "error":
             window.console.warn("ImageChat: " + str(frame.get("message")))
 
-    def resync(self):
-        if self._resyncing is None or self._resyncing.done():
-            self._resyncing = asyncio.ensure_future(self._load_snapshot())
+    def _apply(self, event):
+        if self.state.receive(event):
+            self._render()
+        if self.state.has_gap and (self._gap_check is None or self._gap_check.done()):
+            self._gap_check = asyncio.ensure_future(self._close_gap())
 
-    async def _load_snapshot(self):
+    async def _close_gap(self):
+        await asyncio.sleep(GAP_GRACE_SECONDS)
+        if self.state.has_gap:
+            self.connection.send({"type": "resume", "since": self.state.seq})
+
+    def _load_snapshot(self):
+        if self._loading is None or self._loading.done():
+            self._loading = asyncio.ensure_future(self._fetch_snapshot())
+
+    async def _fetch_snapshot(self):
         try:
             snapshot = await self.api.snapshot(self.url_id)
         except ApiError as error:
             self.view.show_error("Could not load this image's comments: " + error.message)
             return
-        if self.state.load_snapshot(snapshot):
+        if self.state.load_snapshot(snapshot):  # a stale one changes nothing
             self._render()
 
-    async def _refresh_times(self):
+    async def _refresh(self):
+        """Keep relative times fresh, and drop changes of sibling tabs that never completed."""
         while True:
-            await asyncio.sleep(REFRESH_TIMES_SECONDS)
+            await asyncio.sleep(REFRESH_SECONDS)
+            self.state.expire(now_ms())
             self._render()
 
     def _render(self):
         self.view.render(self.state.ordered_markers())
+
+    # -- from sibling tabs ---------------------------------------------------------------------
+
+    def _on_sibling(self, message):
+        kind = message.get("kind")
+        if kind == "proposed":
+            self.state.propose(message["broadcastId"], message["event"], now_ms())
+            self._render()
+        elif kind == "committed":
+            self._apply(message["event"])
+        elif kind == "rejected":
+            self.state.rejected(message["broadcastId"])
+            self._render()
 
     # -- the user's changes: shown at once, then sent; rolled back if refused ------------------
 
@@ -93,14 +142,15 @@ class Widget:
         marker = {"id": marker_id, "x": x, "y": y, "author": self.identity.as_author(),
                   "createdAt": stamp, "comments": [comment]}
         body = {"urlId": self.url_id, "x": x, "y": y, "text": text, "id": marker_id, "commentId": comment_id}
-        self._change({"type": events.NEW_IMAGE_CHAT, "marker": marker}, self.api.create_marker, body)
-        return marker_id
+        if self._change({"type": events.NEW_IMAGE_CHAT, "marker": marker}, self.api.create_marker, body):
+            return marker_id
+        return None
 
     def reply(self, marker_id, text):
         comment = self._comment(random_id(), text, now_ms())
         body = {"text": text, "id": comment["id"]}
-        self._change(_updated(marker_id, events.COMMENT_ADDED, comment=comment),
-                     lambda b: self.api.add_comment(marker_id, b), body)
+        return self._change(_updated(marker_id, events.COMMENT_ADDED, comment=comment),
+                            lambda b: self.api.add_comment(marker_id, b), body)
 
     def edit_comment(self, marker_id, comment_id, text):
         old = self._find_comment(marker_id, comment_id)
@@ -125,26 +175,44 @@ class Widget:
         self._change({"type": events.DELETED_IMAGE_CHAT, "markerId": marker_id},
                      lambda b: self.api.delete_marker(marker_id, b["broadcastId"]), {})
 
+    def can_change(self):
+        """Changes need the live connection: offline, they fail at once and are never queued."""
+        if self.connection.state == CONNECTED:
+            return True
+        self.view.show_error(OFFLINE_MESSAGE if self.connection.state == OFFLINE else RECONNECTING_MESSAGE)
+        return False
+
     def _change(self, event, send, body):
         if len(body.get("text", "")) > MAX_COMMENT_CHARS:
             self.view.show_error("Comments are limited to %d characters." % MAX_COMMENT_CHARS)
-            return
+            return False
+        if not self.can_change():
+            return False
         broadcast_id = str(window.crypto.randomUUID())
         event["broadcastId"] = broadcast_id
         body["broadcastId"] = broadcast_id
-        self.state.propose(broadcast_id, event)
+        self.state.propose(broadcast_id, event, now_ms())
+        self.tabs.post({"kind": "proposed", "broadcastId": broadcast_id, "event": event})
         self._render()
-        asyncio.ensure_future(self._send(broadcast_id, send, body))
+        asyncio.ensure_future(self._send(broadcast_id, event["type"], send, body))
+        return True
 
-    async def _send(self, broadcast_id, send, body):
+    async def _send(self, broadcast_id, kind, send, body):
         try:
             result = await send(body)
         except ApiError as error:
             self.state.rejected(broadcast_id)
+            self.tabs.post({"kind": "rejected", "broadcastId": broadcast_id})
             self._render()
             self.view.show_error("Not saved: " + error.message)
             return
+        # The answer holds the server's event (its data and seq): apply it like the echo, which
+        # then changes nothing, and hand it to sibling tabs.
+        committed = dict(result)
+        committed["type"], committed["broadcastId"] = kind, broadcast_id
         self.state.accepted(broadcast_id, result["seq"])
+        self.tabs.post({"kind": "committed", "event": committed})
+        self._apply(committed)
 
     def _comment(self, comment_id, text, stamp):
         return {"id": comment_id, "author": self.identity.as_author(), "text": text,
@@ -185,4 +253,7 @@ def mount_all():
         widget = Widget(img, str(tenant), url_id_of(img), str(settings.baseUrl), str(settings.stylesheet), identity)
         widget.start()
         widgets.append(widget)
+    # Hold back / let through live frames: lets tests (and curious developers) see cross-tab sync.
+    settings.pauseLive = create_proxy(lambda: [w.connection.pause() for w in widgets] and None)
+    settings.resumeLive = create_proxy(lambda: [w.connection.resume() for w in widgets] and None)
     return widgets
