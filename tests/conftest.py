@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from playwright.sync_api import Browser, BrowserContext
 
 CHROMIUM = os.environ.get("IMAGECHAT_CHROMIUM", "/usr/bin/chromium")
 # Without the networking flags Chromium tries to reach outside hosts at start.
@@ -31,8 +32,9 @@ def free_port() -> int:
 class ServerProcess:
     """`python -m imagechat serve` on its own port and SQLite file, as a user would run it."""
 
-    def __init__(self, db_path: Path, port: int | None = None) -> None:
+    def __init__(self, db_path: Path, port: int | None = None, *flags: str) -> None:
         self.db_path = db_path
+        self.flags = flags
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.ws_url = f"ws://127.0.0.1:{self.port}/api/v1/live"
@@ -42,7 +44,7 @@ class ServerProcess:
     def start(self) -> "ServerProcess":
         command = [
             sys.executable, "-m", "imagechat", "serve", "--port", str(self.port),
-            "--database-url", f"sqlite:///{self.db_path}",
+            "--database-url", f"sqlite:///{self.db_path}", *self.flags,
         ]
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
@@ -57,6 +59,12 @@ class ServerProcess:
                 pass
             time.sleep(0.05)  # polling a starting process, not waiting on the product
         raise RuntimeError(f"server did not start: {self.log_path.read_text()[-2000:]}")
+
+    def kill(self) -> None:
+        """Stop at once, as a crash or a power cut would: no goodbye to any client."""
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait()
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -92,6 +100,37 @@ def fresh_server(tmp_path: Path) -> Iterator[ServerProcess]:
     process.stop()
 
 
+@pytest.fixture
+def server_with(tmp_path: Path) -> Iterator:
+    """Start servers with extra `imagechat serve` flags, each on its own empty database."""
+    started: list[ServerProcess] = []
+
+    def start(*flags: str) -> ServerProcess:
+        process = ServerProcess(tmp_path / f"imagechat-{len(started)}.db", None, *flags).start()
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        process.stop()
+
+
 @pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args: dict) -> dict:
     return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": CHROMIUM_ARGS}
+
+
+@pytest.fixture
+def new_context(browser: Browser) -> Iterator:
+    """New browser contexts (one per user or device) on a server; confirm dialogs are accepted."""
+    opened: list[BrowserContext] = []
+
+    def open_context(server: ServerProcess) -> BrowserContext:
+        context = browser.new_context(base_url=server.url, viewport={"width": 1280, "height": 900})
+        context.on("dialog", lambda dialog: dialog.accept())
+        opened.append(context)
+        return context
+
+    yield open_context
+    for context in opened:
+        context.close()

@@ -410,15 +410,18 @@ def test_edit_given_a_marker_id_is_404(seeded: Seeded) -> None:
 
 
 # -- errors: invalid fields ---------------------------------------------------------------------
+# Families of bad values share one fresh server: each request is still checked on its own
+# (answer, and every stored row unchanged), as one subtest per value.
 
 BAD_FRACTIONS = [-0.01, -1, 1.00001, 2, 1e300, "0.5", "NaN", "nan", "Infinity", "", True, False, None, [0.5], {"v": 0.5}]
 
 
 @pytest.mark.parametrize("field", ["x", "y"])
-@pytest.mark.parametrize("value", BAD_FRACTIONS, ids=repr)
-def test_bad_coordinate_is_400_naming_the_field(seeded: Seeded, field: str, value: Any) -> None:
-    body = marker_body(new_url_id(), **{field: value})
-    seeded.rejects(lambda: seeded.api.create(body), 400, "invalid_field", field)
+def test_bad_coordinate_is_400_naming_the_field(seeded: Seeded, subtests: Any, field: str) -> None:
+    for value in BAD_FRACTIONS:
+        with subtests.test(value=value):
+            body = marker_body(new_url_id(), **{field: value})
+            seeded.rejects(lambda: seeded.api.create(body), 400, "invalid_field", field)
 
 
 @pytest.mark.parametrize("field", ["x", "y"])
@@ -428,12 +431,16 @@ def test_missing_coordinate_is_400_naming_the_field(seeded: Seeded, field: str) 
     seeded.rejects(lambda: seeded.api.create(body), 400, "invalid_field", field)
 
 
-@pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity", "1e400", "-1e400"])
-def test_non_finite_json_number_coordinate_is_400(seeded: Seeded, literal: str) -> None:
+def post_raw_marker(seeded: Seeded, raw: str | bytes) -> httpx.Response:
+    return seeded.api.raw("POST", f"{seeded.api.prefix}/markers", content=raw, headers=ALICE)
+
+
+def test_non_finite_json_number_coordinate_is_400(seeded: Seeded, subtests: Any) -> None:
     """Python's JSON parser accepts these non-standard literals; the server must still refuse them."""
-    raw = f'{{"urlId": "{new_url_id()}", "x": {literal}, "y": 0.5, "text": "hi"}}'
-    send = lambda: seeded.api.raw("POST", f"{seeded.api.prefix}/markers", content=raw, headers=ALICE)  # noqa: E731
-    seeded.rejects(send, 400, "invalid_field", "x")
+    for literal in ["NaN", "Infinity", "-Infinity", "1e400", "-1e400"]:
+        with subtests.test(literal=literal):
+            raw = f'{{"urlId": "{new_url_id()}", "x": {literal}, "y": 0.5, "text": "hi"}}'
+            seeded.rejects(lambda: post_raw_marker(seeded, raw), 400, "invalid_field", "x")
 
 
 @pytest.mark.xfail(
@@ -443,16 +450,16 @@ def test_non_finite_json_number_coordinate_is_400(seeded: Seeded, literal: str) 
 )
 def test_huge_integer_coordinate_is_400_not_500(seeded: Seeded) -> None:
     raw = f'{{"urlId": "{new_url_id()}", "x": 1{"0" * 400}, "y": 0.5, "text": "hi"}}'
-    send = lambda: seeded.api.raw("POST", f"{seeded.api.prefix}/markers", content=raw, headers=ALICE)  # noqa: E731
-    seeded.rejects(send, 400, "invalid_field", "x")
+    seeded.rejects(lambda: post_raw_marker(seeded, raw), 400, "invalid_field", "x")
 
 
 BAD_TEXTS = ["", "   ", " \n\t\r\n ", "\x00\x07\x1b", "\u200b\u200e\u2028", "a" * (MAX_TEXT_CHARS + 1), 42, None, ["hi"]]
 
 
-@pytest.mark.parametrize("text", BAD_TEXTS, ids=lambda t: repr(t)[:20])
-def test_bad_marker_text_is_400(seeded: Seeded, text: Any) -> None:
-    seeded.rejects(lambda: seeded.api.create(marker_body(new_url_id(), text)), 400, "invalid_field", "text")
+def test_bad_marker_text_is_400(seeded: Seeded, subtests: Any) -> None:
+    for text in BAD_TEXTS:
+        with subtests.test(text=repr(text)[:20]):
+            seeded.rejects(lambda: seeded.api.create(marker_body(new_url_id(), text)), 400, "invalid_field", "text")
 
 
 def test_missing_marker_text_is_400(seeded: Seeded) -> None:
@@ -461,18 +468,23 @@ def test_missing_marker_text_is_400(seeded: Seeded) -> None:
     seeded.rejects(lambda: seeded.api.create(body), 400, "invalid_field", "text")
 
 
-@pytest.mark.parametrize("text", ["", " \n ", "b" * (MAX_TEXT_CHARS + 1)], ids=["empty", "blank", "oversized"])
-def test_bad_reply_text_is_400(seeded: Seeded, text: str) -> None:
-    seeded.rejects(lambda: seeded.api.reply(seeded.marker_id, text=text), 400, "invalid_field", "text")
+BAD_SHORT_TEXTS = {"empty": "", "blank": " \n\t ", "oversized": "b" * (MAX_TEXT_CHARS + 1), "missing": None}
 
 
-@pytest.mark.parametrize("text", ["", "\t", "c" * (MAX_TEXT_CHARS + 1)], ids=["empty", "blank", "oversized"])
-def test_bad_edit_text_is_400(seeded: Seeded, text: str) -> None:
-    seeded.rejects(lambda: seeded.api.edit(seeded.comment_id, text=text), 400, "invalid_field", "text")
+def test_bad_reply_text_is_400(seeded: Seeded, subtests: Any) -> None:
+    for case, text in BAD_SHORT_TEXTS.items():
+        with subtests.test(case):
+            seeded.rejects(lambda: seeded.api.reply(seeded.marker_id, text=text), 400, "invalid_field", "text")
+
+
+def test_bad_edit_text_is_400(seeded: Seeded, subtests: Any) -> None:
+    for case, text in BAD_SHORT_TEXTS.items():
+        with subtests.test(case):
+            seeded.rejects(lambda: seeded.api.edit(seeded.comment_id, text=text), 400, "invalid_field", "text")
 
 
 def test_text_limit_counts_the_cleaned_text(seeded: Seeded) -> None:
-    """The limit counts the cleaned text: 2000 chars padded with whitespace are fine, 2001 are not."""
+    """2000 characters padded with whitespace are fine; 2001 are not."""
     ok(seeded.api.create(marker_body(new_url_id(), "  " + "d" * MAX_TEXT_CHARS + "  ")), 201)
     seeded.rejects(
         lambda: seeded.api.create(marker_body(new_url_id(), "d" * (MAX_TEXT_CHARS + 1))), 400, "invalid_field", "text"
@@ -486,8 +498,7 @@ def test_text_limit_counts_the_cleaned_text(seeded: Seeded) -> None:
 )
 def test_text_with_a_lone_surrogate_is_400_not_500(seeded: Seeded) -> None:
     raw = f'{{"urlId": "{new_url_id()}", "x": 0.5, "y": 0.5, "text": "hi \\ud800"}}'
-    send = lambda: seeded.api.raw("POST", f"{seeded.api.prefix}/markers", content=raw, headers=ALICE)  # noqa: E731
-    seeded.rejects(send, 400, "invalid_field", "text")
+    seeded.rejects(lambda: post_raw_marker(seeded, raw), 400, "invalid_field", "text")
 
 
 @pytest.mark.xfail(
@@ -497,23 +508,33 @@ def test_text_with_a_lone_surrogate_is_400_not_500(seeded: Seeded) -> None:
 )
 def test_url_id_with_a_lone_surrogate_is_400_not_500(seeded: Seeded) -> None:
     raw = '{"urlId": "img-\\ud800", "x": 0.5, "y": 0.5, "text": "hi"}'
-    send = lambda: seeded.api.raw("POST", f"{seeded.api.prefix}/markers", content=raw, headers=ALICE)  # noqa: E731
-    seeded.rejects(send, 400, "invalid_field", "urlId")
+    seeded.rejects(lambda: post_raw_marker(seeded, raw), 400, "invalid_field", "urlId")
 
 
-BAD_URL_IDS = [None, "", "   ", "u" * 513, "img-\x00", "img\n1", 42]
+BAD_URL_IDS = [None, "", "   ", "u" * 513, "img-\x00", "img-\x1b", "img-\u200b", 42, ["a"]]
 
 
-@pytest.mark.parametrize("url_id", BAD_URL_IDS, ids=lambda u: repr(u)[:20])
-def test_bad_url_id_on_create_is_400(seeded: Seeded, url_id: Any) -> None:
-    body = marker_body("placeholder")
-    body["urlId"] = url_id
+def test_bad_url_id_on_create_is_400(seeded: Seeded, subtests: Any) -> None:
+    for url_id in BAD_URL_IDS:
+        with subtests.test(url_id=repr(url_id)[:20]):
+            body = {**marker_body("placeholder"), "urlId": url_id}
+            seeded.rejects(lambda: seeded.api.create(body), 400, "invalid_field", "urlId")
+
+
+def test_bad_url_id_on_snapshot_is_400(seeded: Seeded, subtests: Any) -> None:
+    for url_id in [None, "", "   ", "u" * 513, "img-\x01"]:
+        with subtests.test(url_id=repr(url_id)[:20]):
+            seeded.rejects(lambda: seeded.api.snapshot(url_id), 400, "invalid_field", "urlId")
+
+
+@pytest.mark.xfail(
+    reason="server bug: clean_url_id promises 'must not contain control characters' but reuses the text "
+    "filter, which lets tab, LF and CR through, so a urlId with a line break is stored",
+    strict=True,
+)
+def test_url_id_with_a_line_break_is_400(seeded: Seeded) -> None:
+    body = marker_body("img\nsecond-line")
     seeded.rejects(lambda: seeded.api.create(body), 400, "invalid_field", "urlId")
-
-
-@pytest.mark.parametrize("url_id", [None, "", "   ", "u" * 513, "img-\x01"], ids=lambda u: repr(u)[:20])
-def test_bad_url_id_on_snapshot_is_400(seeded: Seeded, url_id: str | None) -> None:
-    seeded.rejects(lambda: seeded.api.snapshot(url_id), 400, "invalid_field", "urlId")
 
 
 # -- errors: bodies -----------------------------------------------------------------------------
@@ -521,24 +542,19 @@ def test_bad_url_id_on_snapshot_is_400(seeded: Seeded, url_id: str | None) -> No
 MALFORMED = [b"", b"{", b'{"urlId": ', b"not json", b"{'single': 'quotes'}", b"\xff\xfe{}", b"[]", b'[{"x": 1}]', b"null", b"42", b'"text"']
 
 
-@pytest.mark.parametrize("raw", MALFORMED, ids=repr)
-def test_malformed_or_non_object_body_on_create_is_400_invalid_json(seeded: Seeded, raw: bytes) -> None:
-    send = lambda: seeded.api.raw(  # noqa: E731
-        "POST", f"{seeded.api.prefix}/markers", content=raw, headers={**ALICE, "Content-Type": "application/json"}
-    )
-    seeded.rejects(send, 400, "invalid_json")
+def test_malformed_or_non_object_body_on_create_is_400_invalid_json(seeded: Seeded, subtests: Any) -> None:
+    for raw in MALFORMED:
+        with subtests.test(raw=raw):
+            seeded.rejects(lambda: post_raw_marker(seeded, raw), 400, "invalid_json")
 
 
-@pytest.mark.parametrize("raw", [b"{", b"[]"], ids=["malformed", "array"])
-def test_malformed_or_array_body_on_reply_is_400_invalid_json(seeded: Seeded, raw: bytes) -> None:
-    path = f"{seeded.api.prefix}/markers/{seeded.marker_id}/comments"
-    seeded.rejects(lambda: seeded.api.raw("POST", path, content=raw, headers=ALICE), 400, "invalid_json")
-
-
-@pytest.mark.parametrize("raw", [b"{", b'["text"]'], ids=["malformed", "array"])
-def test_malformed_or_array_body_on_edit_is_400_invalid_json(seeded: Seeded, raw: bytes) -> None:
-    path = f"{seeded.api.prefix}/comments/{seeded.comment_id}"
-    seeded.rejects(lambda: seeded.api.raw("PATCH", path, content=raw, headers=ALICE), 400, "invalid_json")
+def test_malformed_or_array_body_on_reply_and_edit_is_400_invalid_json(seeded: Seeded, subtests: Any) -> None:
+    reply_path = f"{seeded.api.prefix}/markers/{seeded.marker_id}/comments"
+    edit_path = f"{seeded.api.prefix}/comments/{seeded.comment_id}"
+    for method, path in [("POST", reply_path), ("PATCH", edit_path)]:
+        for raw in [b"{", b"", b'["text"]']:
+            with subtests.test(method=method, raw=raw):
+                seeded.rejects(lambda: seeded.api.raw(method, path, content=raw, headers=ALICE), 400, "invalid_json")
 
 
 @pytest.mark.xfail(
@@ -547,9 +563,7 @@ def test_malformed_or_array_body_on_edit_is_400_invalid_json(seeded: Seeded, raw
     strict=True,
 )
 def test_deeply_nested_json_body_is_400_not_500(seeded: Seeded) -> None:
-    raw = b"[" * 5000 + b"]" * 5000
-    send = lambda: seeded.api.raw("POST", f"{seeded.api.prefix}/markers", content=raw, headers=ALICE)  # noqa: E731
-    seeded.rejects(send, 400, "invalid_json")
+    seeded.rejects(lambda: post_raw_marker(seeded, b"[" * 5000 + b"]" * 5000), 400, "invalid_json")
 
 
 def oversized_body(url_id: str) -> bytes:
@@ -559,9 +573,7 @@ def oversized_body(url_id: str) -> bytes:
 
 
 def test_body_over_16_kib_is_413(seeded: Seeded) -> None:
-    raw = oversized_body(new_url_id())
-    send = lambda: seeded.api.raw("POST", f"{seeded.api.prefix}/markers", content=raw, headers=ALICE)  # noqa: E731
-    seeded.rejects(send, 413, "body_too_large")
+    seeded.rejects(lambda: post_raw_marker(seeded, oversized_body(new_url_id())), 413, "body_too_large")
 
 
 def test_chunked_body_over_16_kib_without_content_length_is_413(seeded: Seeded) -> None:
@@ -591,14 +603,14 @@ def test_body_of_exactly_16_kib_is_not_too_large(seeded: Seeded) -> None:
     body = json.dumps(marker_body(new_url_id(), "z"))
     raw = (body[:-1] + " " * (MAX_BODY_BYTES - len(body)) + "}").encode()
     assert len(raw) == MAX_BODY_BYTES
-    ok(seeded.api.raw("POST", f"{seeded.api.prefix}/markers", content=raw, headers=ALICE), 201)
+    ok(post_raw_marker(seeded, raw), 201)
 
 
 # -- errors: identity and permissions -----------------------------------------------------------
 
 
 def mutations(seeded: Seeded) -> dict[str, Any]:
-    """Each mutation as a function of the request headers."""
+    """Each mutation, valid but for the request headers it is given."""
     api = seeded.api
     return {
         "create": lambda h: api.create(marker_body(new_url_id()), headers=h),
@@ -609,36 +621,30 @@ def mutations(seeded: Seeded) -> dict[str, Any]:
     }
 
 
-MUTATIONS = ["create", "reply", "edit", "delete_comment", "delete_marker"]
+def test_missing_or_empty_author_id_is_401(seeded: Seeded, subtests: Any) -> None:
+    for name, send in mutations(seeded).items():
+        for headers in [{"X-ImageChat-Author-Name": "Alice"}, {"X-ImageChat-Author-Id": "", "X-ImageChat-Author-Name": "Alice"}]:
+            with subtests.test(mutation=name, headers=headers):
+                seeded.rejects(lambda: send(headers), 401, "missing_identity")
 
 
-@pytest.mark.parametrize("mutation", MUTATIONS)
-def test_missing_author_id_is_401(seeded: Seeded, mutation: str) -> None:
-    send = mutations(seeded)[mutation]
-    seeded.rejects(lambda: send({"X-ImageChat-Author-Name": "Alice"}), 401, "missing_identity")
+def test_bad_author_id_is_400(seeded: Seeded, subtests: Any) -> None:
+    for name, send in mutations(seeded).items():
+        for bad_id in ["short", "a" * 65, "has space1", "semi;colon1", "dots.not.ok"]:
+            with subtests.test(mutation=name, author_id=bad_id):
+                headers = {"X-ImageChat-Author-Id": bad_id, "X-ImageChat-Author-Name": "Alice"}
+                seeded.rejects(lambda: send(headers), 400, "invalid_field", "X-ImageChat-Author-Id")
 
 
-@pytest.mark.parametrize("mutation", MUTATIONS)
-def test_empty_author_id_is_401(seeded: Seeded, mutation: str) -> None:
-    send = mutations(seeded)[mutation]
-    seeded.rejects(lambda: send({"X-ImageChat-Author-Id": "", "X-ImageChat-Author-Name": "Alice"}), 401, "missing_identity")
-
-
-@pytest.mark.parametrize("bad_id", ["short", "a" * 65, "has space1", "semi;colon1", "dots.not.ok"])
-@pytest.mark.parametrize("mutation", ["create", "edit", "delete_marker"])
-def test_bad_author_id_is_400(seeded: Seeded, mutation: str, bad_id: str) -> None:
-    send = mutations(seeded)[mutation]
-    headers = {"X-ImageChat-Author-Id": bad_id, "X-ImageChat-Author-Name": "Alice"}
-    seeded.rejects(lambda: send(headers), 400, "invalid_field", "X-ImageChat-Author-Id")
-
-
-@pytest.mark.parametrize("name", [None, "", "%20%20", "%00%07", quote("n" * 61)], ids=["missing", "empty", "blank", "control", "too-long"])
-def test_bad_author_name_is_400(seeded: Seeded, name: str | None) -> None:
-    headers = {"X-ImageChat-Author-Id": "alice-0001"}
-    if name is not None:
-        headers["X-ImageChat-Author-Name"] = name
-    send = mutations(seeded)["create"]
-    seeded.rejects(lambda: send(headers), 400, "invalid_field", "X-ImageChat-Author-Name")
+def test_bad_author_name_is_400(seeded: Seeded, subtests: Any) -> None:
+    names = {"missing": None, "empty": "", "blank": "%20%20", "control": "%00%07", "too-long": quote("n" * 61)}
+    for name, send in mutations(seeded).items():
+        for case, value in names.items():
+            with subtests.test(mutation=name, case=case):
+                headers = {"X-ImageChat-Author-Id": "alice-0001"}
+                if value is not None:
+                    headers["X-ImageChat-Author-Name"] = value
+                seeded.rejects(lambda: send(headers), 400, "invalid_field", "X-ImageChat-Author-Name")
 
 
 def test_editing_someone_elses_comment_is_403(seeded: Seeded) -> None:
@@ -687,71 +693,80 @@ def test_same_id_for_marker_and_its_first_comment_is_allowed(seeded: Seeded) -> 
     assert marker["id"] == marker["comments"][0]["id"] == same
 
 
-@pytest.mark.parametrize("field", ["id", "commentId"])
-@pytest.mark.parametrize("value", ["short", "x" * 65, "bad id here", 12345678, ""], ids=repr)
-def test_bad_client_id_is_400_naming_the_field(seeded: Seeded, field: str, value: Any) -> None:
-    body = marker_body(new_url_id(), **{field: value})
-    seeded.rejects(lambda: seeded.api.create(body), 400, "invalid_field", field)
+BAD_IDS = ["short", "x" * 65, "bad id here", "ünïcödé-id", 12345678, "", ["a-list-id"]]
+
+
+def test_bad_client_id_is_400_naming_the_field(seeded: Seeded, subtests: Any) -> None:
+    for field in ["id", "commentId"]:
+        for value in BAD_IDS:
+            with subtests.test(field=field, value=value):
+                body = marker_body(new_url_id(), **{field: value})
+                seeded.rejects(lambda: seeded.api.create(body), 400, "invalid_field", field)
 
 
 def test_bad_reply_id_is_400(seeded: Seeded) -> None:
     seeded.rejects(lambda: seeded.api.reply(seeded.marker_id, text="x", id="bad"), 400, "invalid_field", "id")
 
 
-@pytest.mark.parametrize("value", ["short", "b" * 65, "with space!", 12345678, "", ["broadcast"]], ids=repr)
-def test_bad_broadcast_id_in_create_body_is_400(seeded: Seeded, value: Any) -> None:
-    body = marker_body(new_url_id(), broadcastId=value)
-    seeded.rejects(lambda: seeded.api.create(body), 400, "invalid_field", "broadcastId")
-
-
-def test_bad_broadcast_id_in_reply_and_edit_body_is_400(seeded: Seeded) -> None:
+def test_bad_broadcast_id_in_a_body_is_400(seeded: Seeded, subtests: Any) -> None:
     api = seeded.api
-    seeded.rejects(lambda: api.reply(seeded.marker_id, text="x", broadcastId="b!"), 400, "invalid_field", "broadcastId")
-    seeded.rejects(lambda: api.edit(seeded.comment_id, text="x", broadcastId="b!"), 400, "invalid_field", "broadcastId")
+    sends = {
+        "create": lambda value: api.create(marker_body(new_url_id(), broadcastId=value)),
+        "reply": lambda value: api.reply(seeded.marker_id, text="x", broadcastId=value),
+        "edit": lambda value: api.edit(seeded.comment_id, text="x", broadcastId=value),
+    }
+    for name, send in sends.items():
+        for value in ["short", "b" * 65, "with space!", 12345678, "", ["broadcast"]]:
+            with subtests.test(mutation=name, value=value):
+                seeded.rejects(lambda: send(value), 400, "invalid_field", "broadcastId")
 
 
-@pytest.mark.parametrize("value", ["", "short", "has space 1", "x" * 65])
-def test_bad_broadcast_id_in_delete_query_is_400(seeded: Seeded, value: str) -> None:
+def test_bad_broadcast_id_in_a_delete_query_is_400(seeded: Seeded, subtests: Any) -> None:
     api = seeded.api
-    seeded.rejects(lambda: api.delete_comment(seeded.reply_id, headers=BOB, broadcastId=value), 400, "invalid_field", "broadcastId")
-    seeded.rejects(lambda: api.delete_marker(seeded.marker_id, broadcastId=value), 400, "invalid_field", "broadcastId")
+    for value in ["", "short", "has space 1", "x" * 65]:
+        with subtests.test(value=value):
+            seeded.rejects(
+                lambda: api.delete_comment(seeded.reply_id, headers=BOB, broadcastId=value), 400, "invalid_field", "broadcastId"
+            )
+            seeded.rejects(lambda: api.delete_marker(seeded.marker_id, broadcastId=value), 400, "invalid_field", "broadcastId")
 
 
 # -- errors: routing ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "path",
-    ["/api/v1/nope", "/api/nope", "/api/v1/tenants/demo/unknown", "/api/v2/tenants/demo/snapshot?urlId=a"],
-)
-def test_unknown_api_route_is_404_json(seeded: Seeded, path: str) -> None:
-    seeded.rejects(lambda: seeded.api.raw("GET", path, headers=ALICE), 404, "not_found")
+def test_unknown_api_route_is_404_json(seeded: Seeded, subtests: Any) -> None:
+    for path in ["/api/v1/nope", "/api/nope", "/api/v1/tenants/demo/unknown", "/api/v2/tenants/demo/snapshot?urlId=a"]:
+        for method in ["GET", "POST"]:
+            with subtests.test(method=method, path=path):
+                expected = (404, "not_found") if method == "GET" else (405, "method_not_allowed")
+                seeded.rejects(lambda: seeded.api.raw(method, path, headers=ALICE), *expected)
 
 
-@pytest.mark.parametrize(
-    ("method", "path"),
-    [
-        ("PUT", "/markers"),
-        ("DELETE", "/snapshot?urlId=a"),
-        ("POST", "/snapshot?urlId=a"),
-        ("PUT", "/comments/{comment}"),
-        ("POST", "/comments/{comment}"),
-        ("PATCH", "/markers/{marker}"),
-        ("DELETE", "/markers/{marker}/comments"),
-    ],
-)
-def test_wrong_method_is_405_json(seeded: Seeded, method: str, path: str) -> None:
-    path = seeded.api.prefix + path.format(comment=seeded.comment_id, marker=seeded.marker_id)
-    send = lambda: seeded.api.raw(method, path, headers=ALICE, json=marker_body(new_url_id()))  # noqa: E731
-    seeded.rejects(send, 405, "method_not_allowed")
+WRONG_METHODS = [
+    ("PUT", "/markers"),
+    ("DELETE", "/snapshot?urlId=a"),
+    ("POST", "/snapshot?urlId=a"),
+    ("PUT", "/comments/{comment}"),
+    ("POST", "/comments/{comment}"),
+    ("PATCH", "/markers/{marker}"),
+    ("DELETE", "/markers/{marker}/comments"),
+]
+
+
+def test_wrong_method_is_405_json(seeded: Seeded, subtests: Any) -> None:
+    for method, path in WRONG_METHODS:
+        with subtests.test(method=method, path=path):
+            path = seeded.api.prefix + path.format(comment=seeded.comment_id, marker=seeded.marker_id)
+            send = lambda: seeded.api.raw(method, path, headers=ALICE, json=marker_body(new_url_id()))  # noqa: E731
+            seeded.rejects(send, 405, "method_not_allowed")
 
 
 @pytest.mark.xfail(
-    reason="server bug: a GET on a route that exists for other methods falls through to the catch-all "
+    reason="server bug: a GET on a route that exists only for other methods falls through to the catch-all "
     "StaticFiles mount at '/', which answers 404 not_found instead of 405 method_not_allowed",
     strict=True,
 )
-@pytest.mark.parametrize("path", ["/markers", "/markers/{marker}", "/markers/{marker}/comments", "/comments/{comment}"])
+@pytest.mark.parametrize("path", ["/markers", "/comments/{comment}"])
 def test_get_on_a_mutation_route_is_405_json(seeded: Seeded, path: str) -> None:
     path = seeded.api.prefix + path.format(comment=seeded.comment_id, marker=seeded.marker_id)
     seeded.rejects(lambda: seeded.api.raw("GET", path, headers=ALICE), 405, "method_not_allowed")

@@ -6,82 +6,24 @@ import re
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect
+from playwright.sync_api import expect
 
-from tests.conftest import ServerProcess
+from tests.widget_page import PYTHON_START_TIMEOUT, Viewer
 
 pytestmark = pytest.mark.browser
 
 SCREENSHOTS = Path(__file__).resolve().parent.parent / "test-results" / "screenshots"
-PYTHON_START_TIMEOUT = 30_000  # a cold Pyodide start takes about 3 s here; leave room on slow CI
-
-# Counts the pins in the widget's shadow root on every DOM change, keeping the highest count,
-# so that a duplicate shown even for one frame is caught.
-PIN_WATCH = """() => {
-  const root = document.querySelector('image-chat').shadowRoot;
-  window.__maxPins = 0;
-  const count = () => root.querySelectorAll('.pin:not(.draft)').length;
-  new MutationObserver(() => { window.__maxPins = Math.max(window.__maxPins, count()); })
-    .observe(root, {childList: true, subtree: true, attributes: true});
-}"""
-
-
-class Viewer:
-    """One user's page on the demo image."""
-
-    def __init__(self, page: Page) -> None:
-        self.page = page
-        self.widget = page.locator("image-chat")
-        self.layer = self.widget.locator(".layer")
-        self.pins = self.widget.locator(".pin:not(.draft)")
-        self.popover = self.widget.locator(".popover")
-        self.comments = self.popover.locator(".comment")
-
-    def open(self, path: str = "/demo/") -> "Viewer":
-        self.page.goto(path)
-        expect(self.widget.locator(".status")).to_have_attribute("data-state", "connected",
-                                                                 timeout=PYTHON_START_TIMEOUT)
-        return self
-
-    def drop_marker(self, x: int, y: int, text: str, name: str = "Ada") -> None:
-        self.layer.click(position={"x": x, "y": y})
-        name_field = self.popover.locator("input.name")
-        if name_field.count():
-            name_field.fill(name)
-        self.popover.locator("textarea.message").fill(text)
-        self.popover.get_by_role("button", name="Comment").click()
-
-    def open_thread(self, number: int) -> None:
-        self.pins.nth(number - 1).click()
-        expect(self.popover.locator(".title")).to_have_text(f"Thread #{number}")
-
-    def reply(self, text: str, name: str = "Bob") -> None:
-        name_field = self.popover.locator("input.name")
-        if name_field.count():
-            name_field.fill(name)
-        self.popover.locator("textarea.message").fill(text)
-        self.popover.get_by_role("button", name="Reply").click()
 
 
 @pytest.fixture
-def contexts(browser: Browser, fresh_server: ServerProcess):
-    opened: list[BrowserContext] = []
-
-    def new_context() -> BrowserContext:
-        context = browser.new_context(base_url=fresh_server.url, viewport={"width": 1280, "height": 900})
-        context.on("dialog", lambda dialog: dialog.accept())
-        opened.append(context)
-        return context
-
-    yield new_context
-    for context in opened:
-        context.close()
-
+def contexts(new_context, fresh_server):
+    return lambda: new_context(fresh_server)
 
 def test_changes_reach_the_other_user_live_and_show_once_for_the_author(contexts, fresh_server):
     alice = Viewer(contexts().new_page()).open()
     bob = Viewer(contexts().new_page()).open()
-    alice.page.evaluate(PIN_WATCH)
+    alice.watch_pins()
+    bob.watch_pins()
 
     alice.drop_marker(300, 200, "The legend overlaps the chart")
     expect(bob.pins).to_have_count(1)
@@ -108,13 +50,13 @@ def test_changes_reach_the_other_user_live_and_show_once_for_the_author(contexts
     expect(bob.pins).to_have_count(0)
     expect(bob.popover).to_be_hidden()
     expect(alice.pins).to_have_count(0)
-    assert alice.page.evaluate("window.__maxPins") == 1  # never a duplicate from the echo
+    assert alice.max_pins_seen() == 1  # never a duplicate from the echo
+    assert bob.max_pins_seen() == 1
 
     # What is shown is what is stored.
     for viewer in (alice, bob):
         viewer.page.reload()
-        expect(viewer.widget.locator(".status")).to_have_attribute("data-state", "connected",
-                                                                   timeout=PYTHON_START_TIMEOUT)
+        viewer.expect_status("connected", timeout=PYTHON_START_TIMEOUT)
         expect(viewer.pins).to_have_count(0)
     assert fresh_server.rows()["markers"] == []
 
@@ -137,8 +79,7 @@ def test_state_survives_a_reload_and_markers_stay_on_their_spot_when_resized(con
 
     before = pin_fractions()
     page.reload()
-    expect(alice.widget.locator(".status")).to_have_attribute("data-state", "connected",
-                                                              timeout=PYTHON_START_TIMEOUT)
+    alice.expect_status("connected", timeout=PYTHON_START_TIMEOUT)
     expect(alice.pins).to_have_count(2)
     page.set_viewport_size({"width": 640, "height": 900})
     page.wait_for_function("document.querySelector('img[data-image-chat]').width < 640")

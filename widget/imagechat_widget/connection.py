@@ -72,9 +72,14 @@ class Connection:
         if self._paused is None:
             self._paused = []
 
-    def resume(self):
+    def resume(self, lose=0):
+        """Deliver the frames held back by `pause()`, losing the first `lose` events on the way
+        (as an at-most-once broker may): the widget must notice the gap and resume."""
         frames, self._paused = self._paused or [], None
         for frame in frames:
+            if lose > 0 and "seq" in frame and frame.get("type") != "subscribed":
+                lose -= 1
+                continue
             self._on_frame(frame)
 
     # -- internals -----------------------------------------------------------------------------

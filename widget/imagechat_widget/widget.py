@@ -255,5 +255,5 @@ def mount_all():
         widgets.append(widget)
     # Hold back / let through live frames: lets tests (and curious developers) see cross-tab sync.
     settings.pauseLive = create_proxy(lambda: [w.connection.pause() for w in widgets] and None)
-    settings.resumeLive = create_proxy(lambda: [w.connection.resume() for w in widgets] and None)
+    settings.resumeLive = create_proxy(lambda lose=0: [w.connection.resume(lose) for w in widgets] and None)
     return widgets

@@ -1,0 +1,155 @@
+"""Resuming after a reconnect, against a real server: replay from the event log, retention,
+epochs, and bad resume requests."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from uuid import uuid4
+
+import httpx
+from websockets.sync.client import connect
+
+AUTHOR = {"X-ImageChat-Author-Id": "author-resume", "X-ImageChat-Author-Name": "Ada"}
+
+
+def make_changes(server, url_id: str, count: int) -> list[int]:
+    seqs = []
+    for n in range(count):
+        answer = httpx.post(f"{server.url}/api/v1/tenants/demo/markers", headers=AUTHOR,
+                            json={"urlId": url_id, "x": 0.5, "y": 0.5, "text": f"change {n}"})
+        assert answer.status_code == 201, answer.text
+        seqs.append(answer.json()["seq"])
+    return seqs
+
+
+def subscribe(ws, url_id: str, **position) -> dict:
+    ws.send(json.dumps({"type": "subscribe", "tenant": "demo", "urlId": url_id, **position}))
+    return json.loads(ws.recv(timeout=5))
+
+
+def frames_until_pong(ws) -> list[dict]:
+    """Every frame queued before a pong: frames on one socket keep their order."""
+    ws.send(json.dumps({"type": "ping"}))
+    frames = []
+    while (frame := json.loads(ws.recv(timeout=5)))["type"] != "pong":
+        frames.append(frame)
+    return [frame for frame in frames if frame["type"] != "heartbeat"]
+
+
+def test_subscribe_without_position_asks_for_a_snapshot(server):
+    url_id = f"img-{uuid4().hex}"
+    make_changes(server, url_id, 2)
+    with connect(server.ws_url) as ws:
+        ack = subscribe(ws, url_id)
+        assert ack["type"] == "subscribed" and ack["seq"] == 2 and ack["resume"] is False
+        assert ack["reason"] == "new" and ack["heartbeat"] > 0 and len(ack["epoch"]) == 32
+        assert frames_until_pong(ws) == []
+
+
+def test_resume_replays_exactly_the_missed_events_in_order(server):
+    url_id = f"img-{uuid4().hex}"
+    make_changes(server, url_id, 2)
+    with connect(server.ws_url) as ws:
+        epoch = subscribe(ws, url_id)["epoch"]
+    make_changes(server, url_id, 3)  # missed while away
+    with connect(server.ws_url) as ws:
+        ack = subscribe(ws, url_id, since=2, epoch=epoch)
+        assert ack["resume"] is True and ack["seq"] == 5
+        assert [frame["seq"] for frame in frames_until_pong(ws)] == [3, 4, 5]
+        make_changes(server, url_id, 1)  # and live again afterwards
+        assert json.loads(ws.recv(timeout=5))["seq"] == 6
+
+
+def test_resume_when_nothing_was_missed_sends_nothing(server):
+    url_id = f"img-{uuid4().hex}"
+    make_changes(server, url_id, 1)
+    with connect(server.ws_url) as ws:
+        epoch = subscribe(ws, url_id)["epoch"]
+        ack = None
+    with connect(server.ws_url) as ws:
+        ack = subscribe(ws, url_id, since=1, epoch=epoch)
+        assert ack["resume"] is True and frames_until_pong(ws) == []
+
+
+def test_resume_beyond_the_replay_limit_asks_for_a_snapshot(server_with):
+    server = server_with("--replay-limit", "3")
+    url_id = f"img-{uuid4().hex}"
+    make_changes(server, url_id, 1)
+    with connect(server.ws_url) as ws:
+        epoch = subscribe(ws, url_id)["epoch"]
+    make_changes(server, url_id, 4)
+    with connect(server.ws_url) as ws:
+        ack = subscribe(ws, url_id, since=1, epoch=epoch)
+        assert ack["resume"] is False and ack["reason"] == "too_old" and ack["seq"] == 5
+        assert frames_until_pong(ws) == []
+        # A gap on the live connection that the log cannot fill gets the same answer.
+        ws.send(json.dumps({"type": "resume", "since": 0}))
+        assert json.loads(ws.recv(timeout=5)) == {"type": "reload", "reason": "too_old"}
+
+
+def test_another_epoch_asks_for_a_snapshot(fresh_server):
+    url_id = f"img-{uuid4().hex}"
+    make_changes(fresh_server, url_id, 2)
+    with connect(fresh_server.ws_url) as ws:
+        epoch = subscribe(ws, url_id)["epoch"]
+    # The history is lost and rebuilt (a backup restored, say) and the operator rotates epochs.
+    with sqlite3.connect(fresh_server.db_path) as db:
+        db.execute("UPDATE images SET epoch = 'restored-history-epoch-0000000000'")
+    with connect(fresh_server.ws_url) as ws:
+        ack = subscribe(ws, url_id, since=2, epoch=epoch)
+        assert ack["resume"] is False and ack["reason"] == "epoch"
+        assert ack["epoch"] == "restored-history-epoch-0000000000"
+
+
+def test_gap_on_a_live_connection_is_filled_by_resume(server):
+    url_id = f"img-{uuid4().hex}"
+    make_changes(server, url_id, 1)
+    with connect(server.ws_url) as ws:
+        subscribe(ws, url_id)
+        make_changes(server, url_id, 3)
+        live = [json.loads(ws.recv(timeout=5))["seq"] for _ in range(3)]
+        assert live == [2, 3, 4]
+        ws.send(json.dumps({"type": "resume", "since": 2}))  # as if 3 and 4 had been lost
+        assert [frame["seq"] for frame in frames_until_pong(ws)] == [3, 4]
+
+
+def test_bad_resume_requests_get_error_frames_and_the_connection_stays_usable(server):
+    url_id = f"img-{uuid4().hex}"
+    make_changes(server, url_id, 2)
+    with connect(server.ws_url) as ws:
+        epoch = subscribe(ws, url_id)["epoch"]
+    with connect(server.ws_url) as ws:
+        for bad, code in [
+            ({"since": 99, "epoch": epoch}, "seq_from_future"),
+            ({"since": -1}, "invalid_field"),
+            ({"since": "7"}, "invalid_field"),
+            ({"since": True}, "invalid_field"),
+            ({"since": 1, "epoch": 12}, "invalid_field"),
+        ]:
+            answer = subscribe(ws, url_id, **bad)
+            assert (answer["type"], answer["error"]) == ("error", code), answer
+        ws.send(json.dumps({"type": "resume", "since": 1}))
+        assert json.loads(ws.recv(timeout=5))["error"] == "not_subscribed"
+        ack = subscribe(ws, url_id)  # still usable: a proper subscribe works
+        assert ack["type"] == "subscribed"
+        ws.send(json.dumps({"type": "resume", "since": 50}))
+        assert json.loads(ws.recv(timeout=5))["error"] == "seq_from_future"
+        ws.send(json.dumps({"type": "resume"}))
+        assert json.loads(ws.recv(timeout=5))["error"] == "invalid_field"
+
+
+def test_resume_of_an_unknown_image_from_a_seq_is_refused(server):
+    with connect(server.ws_url) as ws:
+        answer = subscribe(ws, f"never-seen-{uuid4().hex}", since=5, epoch=None)
+        assert answer["error"] == "seq_from_future"
+        answer = subscribe(ws, "whatever", since=0, epoch=None)
+        assert answer["type"] == "subscribed" and answer["resume"] is True
+
+
+def test_heartbeats_arrive_on_the_configured_interval(server_with):
+    server = server_with("--heartbeat-seconds", "0.2")
+    with connect(server.ws_url) as ws:
+        subscribe(ws, "heartbeat-image")
+        assert json.loads(ws.recv(timeout=3)) == {"type": "heartbeat"}
+        assert json.loads(ws.recv(timeout=3)) == {"type": "heartbeat"}
