@@ -27,7 +27,7 @@ async def read_json(request: Request) -> dict[str, Any]:
             raise _too_large()
     try:
         value = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser goes
         raise ApiError(400, "invalid_json", "the request body is not valid JSON") from None
     if not isinstance(value, dict):
         raise ApiError(400, "invalid_json", "the request body must be a JSON object")
@@ -211,7 +211,7 @@ async def delete_comment(request: Request) -> JSONResponse:
     return await _publish(request, change, 200)
 
 
-PREFIX = "/api/v1/tenants/{tenant}"
+PREFIX = "/tenants/{tenant}"  # under the /api/v1 mount
 
 routes = [
     Route(f"{PREFIX}/snapshot", get_snapshot, methods=["GET"]),

@@ -144,7 +144,7 @@ def _parse(text: str | None) -> dict[str, Any]:
         raise ApiError(400, "invalid_frame", "frames must be JSON text, not binary")
     try:
         request = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise ApiError(400, "invalid_json", "the frame is not valid JSON") from None
     if not isinstance(request, dict) or not isinstance(request.get("type"), str):
         raise ApiError(400, "invalid_frame", 'a frame is a JSON object with a string "type"')

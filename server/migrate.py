@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 from alembic import command
 from alembic.config import Config
 
@@ -14,4 +16,6 @@ def alembic_config(database_url: str) -> Config:
 
 
 def upgrade(database_url: str) -> None:
-    command.upgrade(alembic_config(database_url), "head")
+    # The migration environment runs its own event loop: keep it off any loop the caller runs.
+    with ThreadPoolExecutor(1) as thread:
+        thread.submit(command.upgrade, alembic_config(database_url), "head").result()

@@ -26,9 +26,18 @@ def optional_id(body: dict[str, Any], field: str) -> str | None:
     return None if value is None else clean_id(value, field)
 
 
-def clean_text(value: Any, field: str = "text", max_chars: int = limits.MAX_COMMENT_CHARS) -> str:
+def _unicode(value: Any, field: str) -> str:
     if not isinstance(value, str):
         raise invalid(field, "must be a string")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate, e.g. "\ud800" in the JSON
+        raise invalid(field, "must be valid Unicode text") from None
+    return value
+
+
+def clean_text(value: Any, field: str = "text", max_chars: int = limits.MAX_COMMENT_CHARS) -> str:
+    value = _unicode(value, field)
     text = _CONTROL.sub("", unicodedata.normalize("NFC", value)).replace("\r\n", "\n").strip()
     if not text:
         raise invalid(field, "must not be empty")
@@ -44,16 +53,21 @@ def clean_name(value: Any, field: str) -> str:
 def clean_url_id(value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
         raise invalid("urlId", "must be a non-empty string")
+    value = _unicode(value, "urlId")
     if len(value) > limits.MAX_URL_ID_CHARS:
         raise invalid("urlId", f"must be at most {limits.MAX_URL_ID_CHARS} characters")
-    if _CONTROL.search(value):
+    if _CONTROL.search(value) or any(ch in value for ch in "\t\n\r"):
         raise invalid("urlId", "must not contain control characters")
     return value
 
 
 def clean_fraction(value: Any, field: str) -> float:
     """A position as a fraction of the image's width or height."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise invalid(field, "must be a number")
+    if isinstance(value, int) and not 0 <= value <= 1:  # may be too large for a float
+        raise invalid(field, "must be between 0 and 1 (a fraction of the image size)")
+    if not math.isfinite(value):
         raise invalid(field, "must be a number")
     if not 0 <= value <= 1:
         raise invalid(field, "must be between 0 and 1 (a fraction of the image size)")

@@ -182,3 +182,83 @@ def test_any_order_and_repetition_converges_to_the_server_state(order, repeats, 
         state.load_snapshot({"seq": 0, "epoch": "e1", "markers": []})
     assert state.view() == server_state_after(len(HISTORY))
     assert state.seq == len(HISTORY) and not state.has_gap
+
+
+# Own changes among the server's history: history index -> the broadcastId this client sent.
+OWN = {0: "own-create", 3: "own-edit"}
+operations = st.lists(
+    st.one_of(
+        st.tuples(st.just("deliver"), st.integers(min_value=0, max_value=len(HISTORY) - 1)),
+        st.tuples(st.just("snapshot"), st.integers(min_value=0, max_value=len(HISTORY))),
+        st.tuples(st.just("accept"), st.sampled_from(sorted(OWN))),
+    ),
+    max_size=40,
+)
+
+
+def own(index):
+    event = dict(HISTORY[index])
+    event["broadcastId"] = OWN[index]
+    return event
+
+
+@settings(max_examples=400, deadline=None)
+@given(ops=operations)
+def test_deliveries_snapshots_and_echoes_in_any_order_converge(ops):
+    """Whatever arrives when (events repeated or out of order, stale snapshots, REST answers
+    before or after echoes), once everything has arrived the client shows the server's state."""
+    state = ImageState()
+    for index in OWN:  # shown at once, before the server has them
+        proposal = own(index)
+        proposal["seq"] = None
+        state.propose(OWN[index], proposal, now_ms=0)
+    for op, value in ops:
+        if op == "deliver":
+            state.receive(own(value) if value in OWN else HISTORY[value])
+        elif op == "snapshot":
+            state.load_snapshot({"seq": value, "epoch": "e1", "markers": list(server_state_after(value).values())})
+        else:
+            state.accepted(OWN[value], value + 1)
+    # Eventually: the snapshot of a first connection, every event, every REST answer.
+    state.load_snapshot({"seq": 0, "epoch": "e1", "markers": []})
+    for index in range(len(HISTORY)):
+        state.receive(own(index) if index in OWN else HISTORY[index])
+    for index in OWN:
+        state.accepted(OWN[index], index + 1)
+    assert state.view() == server_state_after(len(HISTORY))
+    assert state.pending == {} and state.seq == len(HISTORY)
+
+
+def test_pending_changes_are_bounded_in_number_and_age():
+    from imagechat_widget.state import MAX_PENDING, PENDING_MAX_AGE_MS
+
+    state = loaded()
+    for n in range(MAX_PENDING + 5):
+        state.propose(f"b-{n}", created(None, marker(f"m{n}", comment(f"c{n}"))), now_ms=n)
+    assert len(state.pending) == MAX_PENDING and "b-0" not in state.pending and f"b-{MAX_PENDING + 4}" in state.pending
+    assert state.expire(now_ms=MAX_PENDING + 4 + PENDING_MAX_AGE_MS + 1)
+    assert state.pending == {} and state.view() == {}
+
+
+def test_a_repeated_echo_settles_a_pending_change_the_snapshot_already_holds():
+    state = loaded()
+    mine = marker("m1", comment("c1"))
+    state.propose("b-1", created(None, mine, "b-1"), 0)
+    state.load_snapshot({"seq": 1, "epoch": "e1", "markers": [mine]})  # holds it; the answer is still on its way
+    state.receive(created(1, mine, "b-1"))
+    assert state.pending == {}
+
+
+def test_forget_lets_an_older_history_replace_everything():
+    state = loaded(5, [marker("m1", comment("c1"))])
+    assert not state.load_snapshot({"seq": 2, "epoch": "e1", "markers": []})
+    state.forget()
+    assert state.load_snapshot({"seq": 2, "epoch": "e1", "markers": []})
+    assert state.view() == {} and state.seq == 2
+
+
+def test_a_snapshot_of_another_epoch_replaces_newer_state():
+    state = loaded(5, [marker("m1", comment("c1"))])
+    state.receive(created(7, marker("m2", comment("c2"))))  # held, after a gap
+    assert state.load_snapshot({"seq": 2, "epoch": "e2", "markers": []})
+    assert state.view() == {} and state.seq == 2 and not state.has_gap

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from concurrent.futures import ThreadPoolExecutor
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +18,12 @@ from imagechat.migrate import upgrade
 from imagechat.store import Store
 
 ADA = Author(id="author-ada", name="Ada")
+
+
+def run(coroutine):
+    """asyncio.run in a thread of its own: Playwright's sync API may hold this thread's loop."""
+    with ThreadPoolExecutor(1) as thread:
+        return thread.submit(asyncio.run, coroutine).result()
 
 
 @pytest.fixture
@@ -48,7 +55,7 @@ def logged_seqs(url: str, url_id: str = "img") -> list[int]:
 
 
 def test_seq_is_gap_free_under_concurrent_writers_in_one_process(database: str) -> None:
-    seqs = asyncio.run(create_many(database, 40))
+    seqs = run(create_many(database, 40))
     assert sorted(seqs) == list(range(1, 41))
     assert logged_seqs(database) == list(range(1, 41))
 
@@ -72,21 +79,21 @@ def test_seq_is_gap_free_under_writers_in_separate_processes(database: str) -> N
 
 
 def test_each_image_has_its_own_seq(database: str) -> None:
-    asyncio.run(create_many(database, 3, "first"))
-    asyncio.run(create_many(database, 2, "second"))
+    run(create_many(database, 3, "first"))
+    run(create_many(database, 2, "second"))
     assert logged_seqs(database, "first") == [1, 2, 3]
     assert logged_seqs(database, "second") == [1, 2]
 
 
 def test_a_change_whose_event_cannot_be_written_is_not_stored(database: str) -> None:
-    asyncio.run(create_many(database, 1))
+    run(create_many(database, 1))
     path = database.removeprefix("sqlite:///")
     with sqlite3.connect(path) as db:
         # Occupy the next seq so that writing the event fails after the marker row is inserted.
         db.execute("INSERT INTO events (image_id, seq, type, payload, created_at) SELECT id, 2, 'x', '{}', 0 "
                    "FROM images WHERE url_id = 'img'")
     with pytest.raises(IntegrityError):
-        asyncio.run(create_many(database, 1))
+        run(create_many(database, 1))
     with sqlite3.connect(path) as db:
         assert db.execute("SELECT count(*) FROM markers").fetchone() == (1,)
         assert db.execute("SELECT count(*) FROM comments").fetchone() == (1,)
@@ -94,7 +101,7 @@ def test_a_change_whose_event_cannot_be_written_is_not_stored(database: str) -> 
 
 
 def test_event_payload_is_the_wire_event(database: str) -> None:
-    seqs = asyncio.run(create_many(database, 1))
+    seqs = run(create_many(database, 1))
     with sqlite3.connect(database.removeprefix("sqlite:///")) as db:
         kind, payload = db.execute("SELECT type, payload FROM events WHERE seq = ?", (seqs[0],)).fetchone()
     assert kind == "new-image-chat"

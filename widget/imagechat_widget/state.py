@@ -101,6 +101,10 @@ class ImageState:
         """A live event. Returns True if what the user sees may have changed."""
         seq = event["seq"]
         if self.seq is not None and seq <= self.seq:
+            # A repeat; if it is a pending change's, `confirmed` already holds that change.
+            if self.pending.pop(event.get("broadcastId"), None) is not None:
+                self._view = None
+                return True
             return False
         self.held[seq] = event
         if self.seq is None:
