@@ -83,10 +83,12 @@ def create_app(settings: Settings) -> Starlette:
         Route("/healthz", health),
         # One mount for the API, so that its unknown paths and methods answer 404/405 in JSON
         # instead of falling through to the static files.
-        Mount("/api/v1", routes=[
-            Route("/openapi.json", openapi_schema, include_in_schema=False),
-            *api.routes,
-            WebSocketRoute("/live", live_endpoint),
+        Mount("/api", routes=[
+            Mount("/v1", routes=[
+                Route("/openapi.json", openapi_schema, include_in_schema=False),
+                *api.routes,
+                WebSocketRoute("/live", live_endpoint),
+            ]),
         ]),
         Mount("/widget", StaticFiles(directory=settings.widget_dir), name="widget"),
         Mount("/vendor/pyscript", StaticFiles(directory=node_modules / "@pyscript/core/dist", check_dir=False)),

@@ -731,11 +731,6 @@ def test_posting_to_an_unknown_api_v1_route_is_404_json(seeded: Seeded, subtests
             seeded.rejects(send, 404, "not_found")
 
 
-@pytest.mark.xfail(
-    reason="server bug: a path under /api but outside the /api/v1 mount falls through to the static files, "
-    "so a POST there answers 405 method_not_allowed instead of 404 not_found",
-    strict=True,
-)
 def test_posting_to_an_unknown_api_route_outside_v1_is_404_json(seeded: Seeded) -> None:
     seeded.rejects(lambda: seeded.api.raw("POST", "/api/nope", headers=ALICE, json={}), 404, "not_found")
 
