@@ -247,3 +247,19 @@ def test_a_silently_dead_connection_is_detected_by_the_heartbeat(new_context, se
     finally:
         os.kill(server.process.pid, signal.SIGCONT)
     alice.expect_status("connected", timeout=30_000)
+
+
+def test_a_change_the_server_refuses_is_rolled_back_and_the_user_told_why(new_context, fresh_server):
+    rest = Rest(fresh_server)
+    alice = Viewer(new_context(fresh_server).new_page()).open()
+    marker = rest.create("Bob's thread")
+    expect(alice.pins).to_have_count(1)
+    alice.open_thread(1)
+    alice.page.evaluate("window.ImageChat.pauseLive()")  # Alice has not heard of the deletion yet
+    rest.delete(marker)
+    alice.reply("A reply to a thread that is gone", name="Alice")
+    toast = alice.widget.locator(".toast")
+    expect(toast).to_have_text("Not saved: this thread was deleted in the meantime.")
+    expect(alice.comments).to_have_count(1)  # the reply shown at once was taken back
+    alice.page.evaluate("window.ImageChat.resumeLive()")
+    expect(alice.pins).to_have_count(0)

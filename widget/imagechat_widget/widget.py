@@ -41,6 +41,14 @@ RECONNECTING_MESSAGE = "Reconnecting… markers are read-only until the connecti
 # An event after a missing seq waits this long for the missing one (events of concurrent
 # changes may cross on the way) before the widget asks the server to replay.
 GAP_GRACE_SECONDS = 1
+# What a refused change means to the user, by the server's error code.
+REFUSALS = {
+    "marker_not_found": "this thread was deleted in the meantime.",
+    "comment_not_found": "this comment was deleted in the meantime.",
+    "forbidden": "you can only change your own comments and markers.",
+    "id_taken": "it conflicts with a change made elsewhere. Please try again.",
+    "network": "the server could not be reached. Check your connection and try again.",
+}
 
 
 class Widget:
@@ -204,7 +212,7 @@ class Widget:
             self.state.rejected(broadcast_id)
             self.tabs.post({"kind": "rejected", "broadcastId": broadcast_id})
             self._render()
-            self.view.show_error("Not saved: " + error.message)
+            self.view.show_error("Not saved: " + REFUSALS.get(error.code, error.message))
             return
         # The answer holds the server's event (its data and seq): apply it like the echo, which
         # then changes nothing, and hand it to sibling tabs.

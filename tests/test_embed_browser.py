@@ -1,0 +1,95 @@
+"""The widget embedded on someone else's site: another origin, several images, the host's own
+styles and scripts."""
+
+from __future__ import annotations
+
+import threading
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.widget_page import PYTHON_START_TIMEOUT, Viewer
+
+pytestmark = pytest.mark.browser
+
+HOST_PAGE = """<!doctype html>
+<html><head><meta charset="utf-8"><link rel="icon" href="data:,">
+<style>
+  /* A host site's own rules, some of them broad enough to wreck a careless widget. */
+  button {{ background: rgb(255, 0, 0) !important; width: 300px; }}
+  div {{ border: 5px solid lime; }}
+  .pin, .popover {{ display: none !important; }}
+</style>
+<script>window.hostScriptRan = true;</script>
+<script type="module" src="{server}/embed.js"></script>
+</head><body>
+<h1>Acme design review</h1>
+<img id="first" src="{server}/demo/mockup.svg" data-image-chat data-tenant="demo" data-url-id="site-first" width="600" height="375">
+<img id="second" src="{server}/demo/mockup.svg?v=2" data-image-chat data-tenant="demo" width="600" height="375">
+<img id="plain" src="{server}/demo/mockup.svg" width="100" height="62">
+<button id="host-button">The host's button</button>
+</body></html>
+"""
+
+
+@pytest.fixture
+def host_site(tmp_path, fresh_server):
+    """A site on another origin that embeds the widget on two of its three images."""
+    (tmp_path / "index.html").write_text(HOST_PAGE.format(server=fresh_server.url))
+    site = ThreadingHTTPServer(("127.0.0.1", 0), partial(SimpleHTTPRequestHandler, directory=str(tmp_path)))
+    threading.Thread(target=site.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{site.server_address[1]}/index.html"
+    site.shutdown()
+
+
+def widgets(page):
+    first = Viewer(page)
+    first.widget = page.locator("image-chat").filter(has=page.locator("#first"))
+    second = Viewer(page)
+    second.widget = page.locator("image-chat").filter(has=page.locator("#second"))
+    for viewer in (first, second):
+        viewer.layer = viewer.widget.locator(".layer")
+        viewer.pins = viewer.widget.locator(".pin:not(.draft)")
+        viewer.popover = viewer.widget.locator(".popover")
+        viewer.comments = viewer.popover.locator(".comment")
+    return first, second
+
+
+def test_two_widgets_on_a_site_of_another_origin_keep_their_threads_apart(browser, fresh_server, host_site):
+    pages = []
+    for _ in range(2):
+        context = browser.new_context(viewport={"width": 1280, "height": 1000})
+        pages.append(context.new_page())
+    alice_page, bob_page = pages
+    requests: list[str] = []
+    alice_page.on("request", lambda request: requests.append(request.url))
+    for page in pages:
+        page.goto(host_site)
+        expect(page.locator("image-chat .status[data-state=connected]")).to_have_count(2, timeout=PYTHON_START_TIMEOUT)
+    alice_first, alice_second = widgets(alice_page)
+    bob_first, bob_second = widgets(bob_page)
+
+    alice_first.drop_marker(200, 100, "On the first image")
+    alice_first.popover.get_by_role("button", name="Close").click()
+    alice_second.drop_marker(400, 200, "On the second image")
+    expect(bob_first.pins).to_have_count(1)
+    expect(bob_second.pins).to_have_count(1)
+    bob_second.open_thread(1)
+    expect(bob_second.comments.locator(".text")).to_have_text(["On the second image"])
+
+    # The host's rules do not reach into the widget, and the widget adds none to the host.
+    expect(bob_second.popover).to_be_visible()
+    assert bob_page.evaluate("document.styleSheets.length") == 1
+    assert bob_page.evaluate("getComputedStyle(document.querySelector('#host-button')).width") == "300px"
+    assert bob_page.evaluate("window.hostScriptRan") is True
+    assert bob_page.locator("img#plain").evaluate("img => img.parentElement.tagName") == "BODY"
+    # The host's images keep their own place and size.
+    box = bob_page.locator("img#first").bounding_box()
+    assert (round(box["width"]), round(box["height"])) == (600, 375)
+
+    allowed = (fresh_server.url, host_site.rsplit("/", 1)[0], "data:", "blob:")
+    assert all(url.startswith(allowed) for url in requests), requests
+    for page in pages:
+        page.context.close()
