@@ -10,7 +10,7 @@ const at = (path) => new URL(path, base).href;
 // The widget's Python modules, copied into the interpreter's file system by PyScript.
 const WIDGET_MODULES = [
   "__init__.py", "state.py", "backoff.py", "timefmt.py",
-  "browser.py", "api.py", "connection.py", "tabs.py", "view.py", "widget.py",
+  "browser.py", "session.py", "api.py", "connection.py", "tabs.py", "view.py", "widget.py",
 ];
 
 function start() {

@@ -11,7 +11,6 @@ from starlette.routing import Route
 
 from imagechat import limits
 from imagechat.errors import ApiError
-from imagechat.identity import author_from_request
 from imagechat.store import Change
 from imagechat.validation import clean_fraction, clean_id, clean_text, clean_url_id, optional_id
 
@@ -47,6 +46,37 @@ async def _publish(request: Request, change: Change, status: int) -> JSONRespons
     return JSONResponse(change.result, status_code=status)
 
 
+async def create_session(request: Request) -> JSONResponse:
+    """
+    summary: Sign in - anonymously with a display name, or with the site's signed sign-on payload
+    description: >
+      Answers a session token to send as `Authorization: Bearer <token>` with every change.
+      Sending a still valid anonymous token along keeps the same author id (to change one's name).
+    parameters:
+      - {name: tenant, in: path, required: true, schema: {type: string}}
+    requestBody:
+      content:
+        application/json:
+          schema:
+            type: object
+            properties:
+              name: {type: string, description: display name of an anonymous user}
+              sso: {type: string, description: payload.signature made with the tenant's API secret}
+    responses:
+      201: {description: "{token, expiresAt, author: {id, name}, roles}"}
+      401: {description: "invalid_sso, expired_sso, invalid_token"}
+      403: {description: origin not allowed}
+    """
+    services = request.app.state.services
+    tenant = await services.guard.tenant(request, check_origin=True)
+    body = await read_json(request)
+    identity = await services.guard.sign_in(request, tenant, body)
+    token, expires = services.sessions.issue(tenant.id, identity)
+    author = {"id": identity.id, "name": identity.name}
+    return JSONResponse({"token": token, "expiresAt": expires, "author": author, "roles": list(identity.roles)},
+                        status_code=201)
+
+
 async def get_snapshot(request: Request) -> JSONResponse:
     """
     summary: The markers of an image with their comments, and the seq of the last change included
@@ -54,12 +84,13 @@ async def get_snapshot(request: Request) -> JSONResponse:
       - {name: tenant, in: path, required: true, schema: {type: string}}
       - {name: urlId, in: query, required: true, schema: {type: string}}
     responses:
-      200: {description: "{urlId, seq, epoch, markers: [{id, x, y, author, createdAt, comments}]}"}
+      200: {description: "{urlId, seq, epoch, readonly, markers: [{id, x, y, author, createdAt, comments}]}"}
       404: {description: unknown tenant}
     """
-    url_id = clean_url_id(request.query_params.get("urlId"))
-    snapshot = await request.app.state.services.store.snapshot(request.path_params["tenant"], url_id)
-    return JSONResponse(snapshot)
+    services = request.app.state.services
+    tenant = await services.guard.tenant(request, check_origin=False)
+    snapshot = await services.store.snapshot(tenant.id, clean_url_id(request.query_params.get("urlId")))
+    return JSONResponse({**snapshot, "readonly": tenant.readonly})
 
 
 async def create_marker(request: Request) -> JSONResponse:
@@ -86,10 +117,10 @@ async def create_marker(request: Request) -> JSONResponse:
       400: {description: invalid input}
       409: {description: id already taken}
     """
+    tenant, author = await request.app.state.services.guard.change(request)
     body = await read_json(request)
-    author = author_from_request(request)
     change = await request.app.state.services.store.create_marker(
-        request.path_params["tenant"],
+        tenant.id,
         clean_url_id(body.get("urlId")),
         author,
         x=clean_fraction(body.get("x"), "x"),
@@ -114,9 +145,9 @@ async def delete_marker(request: Request) -> JSONResponse:
       403: {description: not the author}
       404: {description: unknown marker}
     """
-    author = author_from_request(request)
+    tenant, author = await request.app.state.services.guard.change(request)
     change = await request.app.state.services.store.delete_marker(
-        request.path_params["tenant"],
+        tenant.id,
         request.path_params["marker"],
         author,
         _broadcast_id(request.query_params.get("broadcastId")),
@@ -144,10 +175,10 @@ async def add_comment(request: Request) -> JSONResponse:
       201: {description: "{seq, markerId, change, comment}"}
       404: {description: unknown marker}
     """
+    tenant, author = await request.app.state.services.guard.change(request)
     body = await read_json(request)
-    author = author_from_request(request)
     change = await request.app.state.services.store.add_comment(
-        request.path_params["tenant"],
+        tenant.id,
         request.path_params["marker"],
         author,
         clean_text(body.get("text")),
@@ -177,10 +208,10 @@ async def edit_comment(request: Request) -> JSONResponse:
       403: {description: not the author}
       404: {description: unknown comment}
     """
+    tenant, author = await request.app.state.services.guard.change(request)
     body = await read_json(request)
-    author = author_from_request(request)
     change = await request.app.state.services.store.edit_comment(
-        request.path_params["tenant"],
+        tenant.id,
         request.path_params["comment"],
         author,
         clean_text(body.get("text")),
@@ -201,9 +232,9 @@ async def delete_comment(request: Request) -> JSONResponse:
       403: {description: not the author}
       404: {description: unknown comment}
     """
-    author = author_from_request(request)
+    tenant, author = await request.app.state.services.guard.change(request)
     change = await request.app.state.services.store.delete_comment(
-        request.path_params["tenant"],
+        tenant.id,
         request.path_params["comment"],
         author,
         _broadcast_id(request.query_params.get("broadcastId")),
@@ -214,6 +245,7 @@ async def delete_comment(request: Request) -> JSONResponse:
 PREFIX = "/tenants/{tenant}"  # under the /api/v1 mount
 
 routes = [
+    Route(f"{PREFIX}/sessions", create_session, methods=["POST"]),
     Route(f"{PREFIX}/snapshot", get_snapshot, methods=["GET"]),
     Route(f"{PREFIX}/markers", create_marker, methods=["POST"]),
     Route(f"{PREFIX}/markers/{{marker}}", delete_marker, methods=["DELETE"]),

@@ -9,21 +9,24 @@ from dataclasses import dataclass
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.schemas import SchemaGenerator
 from starlette.staticfiles import StaticFiles
 
-from imagechat import api
+from imagechat import api, demo
+from imagechat.auth import Sessions, signing_key
 from imagechat.broker import Broker
 from imagechat.config import Settings
+from imagechat.cors import CorsMiddleware
 from imagechat.database import create_engine
 from imagechat.errors import ApiError, api_error_handler
+from imagechat.guard import Guard
 from imagechat.hub import Hub
 from imagechat.live import live_endpoint
 from imagechat.store import Store
+from imagechat.tenants import Tenants
 
 schemas = SchemaGenerator(
     {"openapi": "3.0.0", "info": {"title": "ImageChat API", "version": "1"}}
@@ -34,6 +37,9 @@ schemas = SchemaGenerator(
 class Services:
     settings: Settings
     store: Store
+    tenants: Tenants
+    sessions: Sessions
+    guard: Guard
     broker: Broker
     hub: Hub
 
@@ -63,13 +69,19 @@ async def server_error(_request: Request, _exc: Exception) -> JSONResponse:
 
 
 def create_app(settings: Settings) -> Starlette:
+    engine = create_engine(settings.database_url)
+    tenants = Tenants(engine)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        engine = create_engine(settings.database_url)
         broker = Broker(settings.broker_url)
         await broker.connect()
         hub = Hub(broker, settings.heartbeat_seconds)
-        app.state.services = Services(settings=settings, store=Store(engine), broker=broker, hub=hub)
+        sessions = Sessions(await signing_key(engine, settings.secret_key))
+        app.state.services = Services(
+            settings=settings, store=Store(engine, settings.max_markers_per_image), tenants=tenants,
+            sessions=sessions, guard=Guard(tenants, sessions, settings), broker=broker, hub=hub,
+        )
         try:
             yield
         finally:
@@ -87,9 +99,10 @@ def create_app(settings: Settings) -> Starlette:
             Mount("/v1", routes=[
                 Route("/openapi.json", openapi_schema, include_in_schema=False),
                 *api.routes,
-                WebSocketRoute("/live", live_endpoint),
+                WebSocketRoute(f"{api.PREFIX}/live", live_endpoint),
             ]),
         ]),
+        Route("/demo/sso", demo.signed_on_page),
         Mount("/widget", StaticFiles(directory=settings.widget_dir), name="widget"),
         Mount("/vendor/pyscript", StaticFiles(directory=node_modules / "@pyscript/core/dist", check_dir=False)),
         Mount("/vendor/pyodide", StaticFiles(directory=node_modules / "pyodide", check_dir=False)),
@@ -99,13 +112,5 @@ def create_app(settings: Settings) -> Starlette:
         routes=routes,
         lifespan=lifespan,
         exception_handlers={ApiError: api_error_handler, HTTPException: http_error, 500: server_error},
-        # Any site may embed the widget for now; per-tenant origin allow-lists come with auth.
-        middleware=[
-            Middleware(
-                CORSMiddleware,
-                allow_origins=["*"],
-                allow_methods=["GET", "POST", "PATCH", "DELETE"],
-                allow_headers=["Content-Type", "X-ImageChat-Author-Id", "X-ImageChat-Author-Name"],
-            )
-        ],
+        middleware=[Middleware(CorsMiddleware, tenants=tenants)],
     )

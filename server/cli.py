@@ -1,10 +1,13 @@
-"""`imagechat serve` and `imagechat migrate`."""
+"""The `imagechat` command: serve, migrate, rotate-epochs, and tenant administration."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import uvicorn
 
@@ -12,48 +15,111 @@ from imagechat import limits
 from imagechat.app import create_app
 from imagechat.config import Settings
 from imagechat.database import create_engine
+from imagechat.errors import ApiError
 from imagechat.migrate import upgrade
 from imagechat.store import Store
+from imagechat.tenants import Tenant, Tenants
+
+# Settings that are not flags: paths of the checkout, and the key (flags show in `ps`; use the env).
+NOT_FLAGS = {"public_dir", "widget_dir", "secret_key"}
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="imagechat", description="Live conversations pinned on images.")
     commands = parser.add_subparsers(dest="command", required=True)
+
     serve = commands.add_parser("serve", help="migrate the database, then serve the API, widget and demo")
-    serve.add_argument("--host", help="interface to listen on (env IMAGECHAT_HOST, default 127.0.0.1)")
-    serve.add_argument("--port", type=int, help="port (env IMAGECHAT_PORT, default 8000)")
-    serve.add_argument("--database-url", help="env IMAGECHAT_DATABASE_URL, default sqlite:///imagechat.db")
-    serve.add_argument("--broker-url", help="env IMAGECHAT_BROKER_URL, default memory://")
-    serve.add_argument("--heartbeat-seconds", type=float, help="env IMAGECHAT_HEARTBEAT_SECONDS, default 15")
-    serve.add_argument("--replay-limit", type=int, help="env IMAGECHAT_REPLAY_LIMIT, default 1000")
-    migrate = commands.add_parser("migrate", help="bring the database to the latest schema")
-    migrate.add_argument("--database-url", help="env IMAGECHAT_DATABASE_URL, default sqlite:///imagechat.db")
-    rotate = commands.add_parser(
-        "rotate-epochs", help="after restoring a backup: make every client reload instead of resuming"
-    )
-    rotate.add_argument("--database-url", help="env IMAGECHAT_DATABASE_URL, default sqlite:///imagechat.db")
+    for option in dataclasses.fields(Settings):
+        if option.name not in NOT_FLAGS:
+            serve.add_argument(
+                "--" + option.name.replace("_", "-"), type=type(option.default),
+                help=f"env IMAGECHAT_{option.name.upper()}, default {option.default!r}",
+            )
+    database_only = [commands.add_parser("migrate", help="bring the database to the latest schema"),
+                     commands.add_parser("rotate-epochs",
+                                         help="after restoring a backup: clients reload instead of resuming")]
+
+    tenant = commands.add_parser("tenant", help="manage tenants (the sites using ImageChat)")
+    tenant_commands = tenant.add_subparsers(dest="action", required=True)
+    create = tenant_commands.add_parser("create", help="add a tenant; prints its id and API secret")
+    create.add_argument("name", help="display name, e.g. 'Acme Design'")
+    create.add_argument("--origin", action="append", default=[], required=True,
+                        help="an origin allowed to use it, e.g. https://acme.example (repeat for more)")
+    create.add_argument("--id", help="tenant id (default: made from the name)")
+    create.add_argument("--readonly", action="store_true", help="viewing only")
+    update = tenant_commands.add_parser("update", help="change a tenant's origins or read-only mode")
+    update.add_argument("id")
+    update.add_argument("--origin", action="append", help="replaces the allowed origins (repeat for more)")
+    update.add_argument("--readonly", action=argparse.BooleanOptionalAction, default=None)
+    tenant_commands.add_parser("list", help="every tenant with its origins")
+    rotate = tenant_commands.add_parser("rotate-secret", help="new API secret (the old one stops working)")
+    rotate.add_argument("id")
+    remove = tenant_commands.add_parser("delete", help="delete a tenant and all its threads")
+    remove.add_argument("id")
+    database_only += [create, update, tenant_commands.choices["list"], rotate, remove]
+    for command in database_only:
+        command.add_argument("--database-url", help="env IMAGECHAT_DATABASE_URL, default sqlite:///imagechat.db")
+
     args = parser.parse_args(argv)
-
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    overrides = {key: value for key, value in vars(args).items() if key != "command"}
-    settings = Settings.from_env(**overrides)
+    options = {key: value for key, value in vars(args).items() if key in {f.name for f in dataclasses.fields(Settings)}}
+    settings = Settings.from_env(**options)
     upgrade(settings.database_url)
-    if args.command == "rotate-epochs":
-        print(f"new epochs for {asyncio.run(rotate_epochs(settings.database_url))} images")
-    elif args.command == "serve":
-        print(f"ImageChat is serving the demo at http://{settings.host}:{settings.port}/demo/", flush=True)
-        uvicorn.run(
-            create_app(settings),
-            host=settings.host,
-            port=settings.port,
-            ws_max_size=limits.MAX_WS_MESSAGE_BYTES,
-            log_level="info",
-        )
+    if args.command == "serve":
+        serve_forever(settings)
+    elif args.command == "rotate-epochs":
+        count = run_with_engine(settings, lambda engine: Store(engine).rotate_epochs())
+        print(f"new epochs for {count} images")
+    elif args.command == "tenant":
+        try:
+            run_with_engine(settings, lambda engine: administer(Tenants(engine), args))
+        except (ApiError, ValueError) as error:
+            parser.exit(2, f"imagechat tenant {args.action}: {error}\n")
 
 
-async def rotate_epochs(database_url: str) -> int:
-    engine = create_engine(database_url)
-    try:
-        return await Store(engine).rotate_epochs()
-    finally:
-        await engine.dispose()
+def serve_forever(settings: Settings) -> None:
+    scheme = "https" if settings.ssl_certfile else "http"
+    print(f"ImageChat is serving the demo at {scheme}://{settings.host}:{settings.port}/demo/", flush=True)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        ssl_certfile=settings.ssl_certfile or None,
+        ssl_keyfile=settings.ssl_keyfile or None,
+        ws_max_size=limits.MAX_WS_MESSAGE_BYTES,
+        ws_per_message_deflate=False,  # events are small; compression costs CPU and gains little
+        log_level="info",
+    )
+
+
+def run_with_engine(settings: Settings, work: Callable[[Any], Awaitable[Any]]) -> Any:
+    async def run() -> Any:
+        engine = create_engine(settings.database_url)
+        try:
+            return await work(engine)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
+async def administer(tenants: Tenants, args: argparse.Namespace) -> None:
+    if args.action == "create":
+        show(await tenants.create(args.name, args.origin, args.id, args.readonly), with_secret=True)
+    elif args.action == "update":
+        show(await tenants.change(args.id, origins=args.origin, readonly=args.readonly))
+    elif args.action == "list":
+        for tenant in await tenants.all():
+            show(tenant)
+    elif args.action == "rotate-secret":
+        show(await tenants.change(args.id, new_secret=True), with_secret=True)
+    elif args.action == "delete":
+        await tenants.delete(args.id)
+        print(f"deleted tenant {args.id}")
+
+
+def show(tenant: Tenant, with_secret: bool = False) -> None:
+    mode = " (read-only)" if tenant.readonly else ""
+    print(f"{tenant.id}\t{tenant.name}{mode}\torigins: {' '.join(tenant.origins)}")
+    if with_secret:
+        print(f"api secret: {tenant.secret}")

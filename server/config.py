@@ -1,10 +1,14 @@
-"""Settings of one server process, from command-line flags or environment variables."""
+"""Settings of one server process, from command-line flags or environment variables
+(IMAGECHAT_<FLAG NAME>, e.g. IMAGECHAT_DATABASE_URL for --database-url)."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
+
+from imagechat import limits
 
 # The repository checkout holds `public/` and `widget/` beside `server/`.
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -16,24 +20,29 @@ class Settings:
     broker_url: str = "memory://"
     host: str = "127.0.0.1"
     port: int = 8000
+    ssl_certfile: str = ""
+    ssl_keyfile: str = ""
+    # Signs session tokens; by default a random key kept in the database, shared by all nodes.
+    secret_key: str = ""
     # The server sends a heartbeat this often; a client that hears nothing for two of them reconnects.
     heartbeat_seconds: float = 15.0
     # A client that missed more events than this reloads the snapshot instead of replaying them.
     replay_limit: int = 1000
+    max_markers_per_image: int = limits.MAX_MARKERS_PER_IMAGE
+    # Rate limits, per tenant: changes (and sign-ins) by one user, and requests from one IP address.
+    user_changes_per_minute: float = 30
+    ip_requests_per_minute: float = 300
+    max_connections_per_ip: int = 50
     public_dir: Path = PROJECT_ROOT / "public"
     widget_dir: Path = PROJECT_ROOT / "widget"
 
     @classmethod
     def from_env(cls, **overrides: object) -> "Settings":
-        """Environment variables IMAGECHAT_<NAME>; explicit overrides (CLI flags) win."""
+        """Environment variables first; explicit overrides (CLI flags) win."""
         values: dict[str, object] = {}
-        fields = (
-            ("database_url", str), ("broker_url", str), ("host", str), ("port", int),
-            ("heartbeat_seconds", float), ("replay_limit", int),
-        )
-        for name, kind in fields:
-            raw = os.environ.get(f"IMAGECHAT_{name.upper()}")
+        for option in dataclasses.fields(cls):
+            raw = os.environ.get(f"IMAGECHAT_{option.name.upper()}")
             if raw:
-                values[name] = kind(raw)
+                values[option.name] = type(option.default)(raw)
         values.update({key: value for key, value in overrides.items() if value is not None})
         return cls(**values)  # type: ignore[arg-type]

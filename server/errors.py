@@ -7,11 +7,12 @@ from starlette.responses import JSONResponse
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
+        self.headers = headers
 
     def as_json(self) -> dict[str, str]:
         return {"error": self.code, "message": self.message}
@@ -31,4 +32,4 @@ def forbidden(message: str) -> ApiError:
 
 async def api_error_handler(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiError)
-    return JSONResponse(exc.as_json(), status_code=exc.status)
+    return JSONResponse(exc.as_json(), status_code=exc.status, headers=exc.headers)

@@ -8,3 +8,4 @@ MAX_BODY_BYTES = 16 * 1024
 MAX_WS_MESSAGE_BYTES = 4 * 1024
 # A viewer whose socket cannot keep up is dropped past this many unsent events; it reloads.
 MAX_PENDING_FRAMES_PER_SOCKET = 256
+MAX_MARKERS_PER_IMAGE = 500

@@ -1,9 +1,12 @@
-"""The WebSocket endpoint: a client subscribes to one image and receives its live events.
+"""The WebSocket endpoint, /api/v1/tenants/{tenant}/live: a client subscribes to one image of the
+tenant and receives its live events. The handshake is refused (HTTP 404 / 403 / 429 with a JSON
+body) for an unknown tenant, an origin the tenant does not allow, or too many connections from
+one address.
 
 Client -> server:
-  {"type": "subscribe", "tenant": "demo", "urlId": "...", "since": 41, "epoch": "..."}
+  {"type": "subscribe", "urlId": "...", "since": 41, "epoch": "...", "token": "..."}
       `since`/`epoch`: the last seq the client applied and its image's epoch, to resume after a
-      reconnect; left out on a first connection.
+      reconnect; left out on a first connection. `token`: the session token, if signed in.
   {"type": "resume", "since": 41}   a gap seen on a live connection: replay what follows 41
   {"type": "ping"}
 Server -> client:
@@ -22,15 +25,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 from typing import Any
 
+from starlette.responses import JSONResponse
 from starlette.websockets import WebSocket
 
 from imagechat import protocol
 from imagechat.errors import ApiError
+from imagechat.guard import client_ip
 from imagechat.hub import Viewer
+from imagechat.tenants import Tenant
 from imagechat.store import image_channel
 from imagechat.validation import clean_url_id
+
+
+log = logging.getLogger("imagechat.live")
 
 
 def error_frame(code: str, message: str) -> str:
@@ -40,10 +50,12 @@ def error_frame(code: str, message: str) -> str:
 class Session:
     """One client connection and the image it watches."""
 
-    def __init__(self, websocket: WebSocket) -> None:
+    def __init__(self, websocket: WebSocket, tenant: Tenant) -> None:
         self.services = websocket.app.state.services
+        self.websocket = websocket
         self.viewer = Viewer(websocket)
-        self.tenant_id = ""
+        self.tenant = tenant
+        self.tenant_id = tenant.id
         self.url_id = ""
         self.channel: str | None = None
 
@@ -61,16 +73,18 @@ class Session:
     async def subscribe(self, request: dict[str, Any]) -> None:
         if self.channel is not None:
             raise ApiError(400, "already_subscribed", "this connection is subscribed already")
-        tenant_id = request.get("tenant")
-        if not isinstance(tenant_id, str) or not tenant_id:
-            raise ApiError(400, "invalid_field", "tenant: must be a non-empty string")
+        tenant_id = self.tenant_id
         url_id = clean_url_id(request.get("urlId"))
+        token = request.get("token")
+        if token is not None:
+            if not isinstance(token, str):
+                raise ApiError(400, "invalid_field", "token: must be a string")
+            self.services.guard.identify(self.websocket, self.tenant, token)
         since = _since(request, required=False)
         epoch = request.get("epoch")
         if epoch is not None and not isinstance(epoch, str):
             raise ApiError(400, "invalid_field", "epoch: must be a string")
         store = self.services.store
-        await store.require_tenant(tenant_id)
         seq, current_epoch = await store.position(tenant_id, url_id)
         if since is not None and since > seq and epoch == current_epoch:
             raise _from_future(since, seq)
@@ -78,7 +92,8 @@ class Session:
         channel = image_channel(tenant_id, url_id)
         self.viewer.hold()
         await self.services.hub.join(channel, self.viewer)
-        self.tenant_id, self.url_id, self.channel = tenant_id, url_id, channel
+        self.url_id, self.channel = url_id, channel
+        log.info("viewer %s watches an image of tenant %s", client_ip(self.websocket), tenant_id)
         # Read after joining: every event from here on is either replayed or held.
         seq, current_epoch = await store.position(tenant_id, url_id)
         replay = None
@@ -120,8 +135,18 @@ class Session:
 
 
 async def live_endpoint(websocket: WebSocket) -> None:
+    guard = websocket.app.state.services.guard
+    try:
+        tenant = await guard.tenants.require(websocket.path_params["tenant"])
+        guard.check_origin(websocket, tenant)
+    except ApiError as error:
+        await _refuse(websocket, error)
+        return
+    if not guard.open_connection(websocket):
+        await _refuse(websocket, ApiError(429, "too_many_connections", "too many live connections from this address"))
+        return
     await websocket.accept()
-    session = Session(websocket)
+    session = Session(websocket, tenant)
     writer = asyncio.create_task(session.viewer.run_writer())
     try:
         while True:
@@ -133,10 +158,19 @@ async def live_endpoint(websocket: WebSocket) -> None:
             except ApiError as error:
                 session.viewer.send(error_frame(error.code, error.message))
     finally:
+        guard.close_connection(websocket)
         session.close()
         writer.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await writer
+
+
+async def _refuse(websocket: WebSocket, error: ApiError) -> None:
+    """Refuse the handshake with an HTTP answer that says why, where the server can send one."""
+    if "websocket.http.response" in websocket.scope.get("extensions", {}):
+        await websocket.send_denial_response(JSONResponse(error.as_json(), status_code=error.status))
+    else:
+        await websocket.close(code=4000 + error.status, reason=error.code)
 
 
 def _parse(text: str | None) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     Float,
     ForeignKey,
@@ -23,6 +24,17 @@ tenants = Table(
     Column("id", String(64), primary_key=True),
     Column("name", String(200), nullable=False),
     Column("created_at", BigInteger, nullable=False),
+    Column("origins", Text, nullable=False),  # JSON list; "self" is the server's own origin
+    Column("secret", String(64), nullable=False),  # signs single sign-on payloads
+    Column("readonly", Boolean, nullable=False, default=False),
+)
+
+# Keys of the server itself, shared by every node (e.g. the one that signs session tokens).
+server_keys = Table(
+    "server_keys",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", String(128), nullable=False),
 )
 
 # One row per image a tenant's pages show. `seq` is the number of the image's last event;

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from imagechat import protocol
 from imagechat.database import WRITE
 from imagechat.errors import ApiError, forbidden, not_found
-from imagechat.identity import Author
+from imagechat.auth import Identity
 from imagechat.schema import comments, events, images, markers, tenants
 
 
@@ -42,15 +42,12 @@ def new_id() -> str:
 
 
 class Store:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, max_markers_per_image: int = 500) -> None:
         self._engine = engine
         self._writer = engine.execution_options(**WRITE)
+        self._max_markers = max_markers_per_image
 
     # -- reads ---------------------------------------------------------------------------------
-
-    async def require_tenant(self, tenant_id: str) -> None:
-        async with self._engine.connect() as conn:
-            await self._require_tenant(conn, tenant_id)
 
     async def snapshot(self, tenant_id: str, url_id: str) -> dict[str, Any]:
         """The image's markers with their comments, and the `seq` of the last change they include.
@@ -125,7 +122,7 @@ class Store:
         self,
         tenant_id: str,
         url_id: str,
-        author: Author,
+        author: Identity,
         x: float,
         y: float,
         text: str,
@@ -136,6 +133,11 @@ class Store:
         async with self._writer.begin() as conn:
             await self._require_tenant(conn, tenant_id)
             image = await self._get_or_create_image(conn, tenant_id, url_id)
+            count = (
+                await conn.execute(select(func.count()).select_from(markers).where(markers.c.image_id == image["id"]))
+            ).scalar_one()
+            if count >= self._max_markers:
+                raise ApiError(409, "image_full", f"this image has {count} markers, the most it may have")
             stamp = now_ms()
             marker_row = {
                 "id": marker_id or new_id(),
@@ -159,7 +161,7 @@ class Store:
         self,
         tenant_id: str,
         marker_id: str,
-        author: Author,
+        author: Identity,
         text: str,
         broadcast_id: str | None,
         comment_id: str | None = None,
@@ -174,7 +176,7 @@ class Store:
             return await self._record(conn, tenant_id, image, protocol.IMAGE_CHAT_UPDATED, broadcast_id, data)
 
     async def edit_comment(
-        self, tenant_id: str, comment_id: str, author: Author, text: str, broadcast_id: str | None
+        self, tenant_id: str, comment_id: str, author: Identity, text: str, broadcast_id: str | None
     ) -> Change:
         async with self._writer.begin() as conn:
             await self._require_tenant(conn, tenant_id)
@@ -191,14 +193,14 @@ class Store:
             return await self._record(conn, tenant_id, image, protocol.IMAGE_CHAT_UPDATED, broadcast_id, data)
 
     async def delete_comment(
-        self, tenant_id: str, comment_id: str, author: Author, broadcast_id: str | None
+        self, tenant_id: str, comment_id: str, author: Identity, broadcast_id: str | None
     ) -> Change:
         """Deleting the last comment of a thread deletes its marker: an empty pin means nothing."""
         async with self._writer.begin() as conn:
             await self._require_tenant(conn, tenant_id)
             comment, image = await self._find_comment(conn, tenant_id, comment_id)
-            if comment["author_id"] != author.id:
-                raise forbidden("only the author of a comment can delete it")
+            if comment["author_id"] != author.id and not author.can_moderate:
+                raise forbidden("only the author of a comment, or a moderator, can delete it")
             marker_id = comment["marker_id"]
             await conn.execute(delete(comments).where(comments.c.id == comment_id))
             remaining = (
@@ -214,13 +216,13 @@ class Store:
             return await self._record(conn, tenant_id, image, protocol.IMAGE_CHAT_UPDATED, broadcast_id, data)
 
     async def delete_marker(
-        self, tenant_id: str, marker_id: str, author: Author, broadcast_id: str | None
+        self, tenant_id: str, marker_id: str, author: Identity, broadcast_id: str | None
     ) -> Change:
         async with self._writer.begin() as conn:
             await self._require_tenant(conn, tenant_id)
             marker, image = await self._find_marker(conn, tenant_id, marker_id)
-            if marker["author_id"] != author.id:
-                raise forbidden("only the author of a marker can delete it")
+            if marker["author_id"] != author.id and not author.can_moderate:
+                raise forbidden("only the author of a marker, or a moderator, can delete it")
             await conn.execute(delete(comments).where(comments.c.marker_id == marker_id))
             await conn.execute(delete(markers).where(markers.c.id == marker_id))
             return await self._record(
@@ -257,7 +259,7 @@ class Store:
         return Change(image_channel(tenant_id, image["url_id"]), seq, payload, {"seq": seq, **data})
 
     @staticmethod
-    def _comment_row(comment_id: str | None, marker_id: str, author: Author, text: str, stamp: int) -> dict[str, Any]:
+    def _comment_row(comment_id: str | None, marker_id: str, author: Identity, text: str, stamp: int) -> dict[str, Any]:
         return {
             "id": comment_id or new_id(),
             "marker_id": marker_id,

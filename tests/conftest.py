@@ -23,6 +23,14 @@ CHROMIUM_ARGS = [
 ]
 
 
+def wait_until(condition, timeout: float = 10) -> None:
+    """Poll something outside the browser (a server's state) until it holds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.05)  # a polling interval, not a wait for the product
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -32,12 +40,15 @@ def free_port() -> int:
 class ServerProcess:
     """`python -m imagechat serve` on its own port and SQLite file, as a user would run it."""
 
-    def __init__(self, db_path: Path, port: int | None = None, *flags: str) -> None:
+    def __init__(self, db_path: Path, port: int | None = None, *flags: str, env: dict[str, str] | None = None,
+                 scheme: str = "http", verify: bool | str = True) -> None:
         self.db_path = db_path
         self.flags = flags
+        self.env = {**os.environ, **(env or {})}
         self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.ws_url = f"ws://127.0.0.1:{self.port}/api/v1/live"
+        self.url = f"{scheme}://127.0.0.1:{self.port}"
+        self.ws_url = f"{scheme.replace('http', 'ws')}://127.0.0.1:{self.port}/api/v1/tenants/demo/live"
+        self.verify = verify  # for https test servers: the CA file that signed their certificate
         self.log_path = db_path.with_suffix(".log")
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -47,13 +58,13 @@ class ServerProcess:
             "--database-url", f"sqlite:///{self.db_path}", *self.flags,
         ]
         with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=self.env)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"server exited: {self.log_path.read_text()[-2000:]}")
             try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                if httpx.get(f"{self.url}/healthz", timeout=1, verify=self.verify).status_code == 200:
                     return self
             except httpx.HTTPError:
                 pass
@@ -74,6 +85,30 @@ class ServerProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+
+    def sign_in(self, name: str = "Ada", tenant: str = "demo", **body: str) -> dict[str, str]:
+        """Headers of a signed-in user calling from the server's own origin (the demo site's),
+        as the widget sends them: the session token, and the browser's Origin."""
+        answer = httpx.post(f"{self.url}/api/v1/tenants/{tenant}/sessions",
+                            json=body or {"name": name}, headers={"Origin": self.url}, verify=self.verify)
+        assert answer.status_code == 201, answer.text
+        return {"Authorization": f"Bearer {answer.json()['token']}", "Origin": self.url}
+
+    def author_id(self, headers: dict[str, str]) -> str:
+        """The author id a session token stands for (its claims are plain base64 JSON)."""
+        import base64
+        import json
+
+        body = headers["Authorization"].split(".")[1]
+        return json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))["a"]
+
+    def cli(self, *arguments: str) -> str:
+        """Run an `imagechat` command on this server's database; its output."""
+        done = subprocess.run(
+            [sys.executable, "-m", "imagechat", *arguments, "--database-url", f"sqlite:///{self.db_path}"],
+            capture_output=True, text=True, check=True,
+        )
+        return done.stdout
 
     def rows(self) -> dict[str, list[tuple]]:
         """Every stored row, read straight from the SQLite file."""
@@ -105,8 +140,8 @@ def server_with(tmp_path: Path) -> Iterator:
     """Start servers with extra `imagechat serve` flags, each on its own empty database."""
     started: list[ServerProcess] = []
 
-    def start(*flags: str) -> ServerProcess:
-        process = ServerProcess(tmp_path / f"imagechat-{len(started)}.db", None, *flags).start()
+    def start(*flags: str, **options) -> ServerProcess:
+        process = ServerProcess(tmp_path / f"imagechat-{len(started)}.db", None, *flags, **options).start()
         started.append(process)
         return process
 

@@ -26,8 +26,8 @@ HOST_PAGE = """<!doctype html>
 <script type="module" src="{server}/embed.js"></script>
 </head><body>
 <h1>Acme design review</h1>
-<img id="first" src="{server}/demo/mockup.svg" data-image-chat data-tenant="demo" data-url-id="site-first" width="600" height="375">
-<img id="second" src="{server}/demo/mockup.svg?v=2" data-image-chat data-tenant="demo" width="600" height="375">
+<img id="first" src="{server}/demo/mockup.svg" data-image-chat data-tenant="acme" data-url-id="site-first" width="600" height="375">
+<img id="second" src="{server}/demo/mockup.svg?v=2" data-image-chat data-tenant="acme" width="600" height="375">
 <img id="plain" src="{server}/demo/mockup.svg" width="100" height="62">
 <button id="host-button">The host's button</button>
 </body></html>
@@ -36,11 +36,13 @@ HOST_PAGE = """<!doctype html>
 
 @pytest.fixture
 def host_site(tmp_path, fresh_server):
-    """A site on another origin that embeds the widget on two of its three images."""
+    """A site on another origin, tenant `acme`, that embeds the widget on two of its three images."""
     (tmp_path / "index.html").write_text(HOST_PAGE.format(server=fresh_server.url))
     site = ThreadingHTTPServer(("127.0.0.1", 0), partial(SimpleHTTPRequestHandler, directory=str(tmp_path)))
     threading.Thread(target=site.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{site.server_address[1]}/index.html"
+    origin = f"http://127.0.0.1:{site.server_address[1]}"
+    fresh_server.cli("tenant", "create", "Acme Design", "--id", "acme", "--origin", origin)
+    yield f"{origin}/index.html"
     site.shutdown()
 
 

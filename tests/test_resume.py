@@ -10,13 +10,11 @@ from uuid import uuid4
 import httpx
 from websockets.sync.client import connect
 
-AUTHOR = {"X-ImageChat-Author-Id": "author-resume", "X-ImageChat-Author-Name": "Ada"}
-
-
 def make_changes(server, url_id: str, count: int) -> list[int]:
     seqs = []
+    author = server.sign_in("Ada")
     for n in range(count):
-        answer = httpx.post(f"{server.url}/api/v1/tenants/demo/markers", headers=AUTHOR,
+        answer = httpx.post(f"{server.url}/api/v1/tenants/demo/markers", headers=author,
                             json={"urlId": url_id, "x": 0.5, "y": 0.5, "text": f"change {n}"})
         assert answer.status_code == 201, answer.text
         seqs.append(answer.json()["seq"])
@@ -24,7 +22,7 @@ def make_changes(server, url_id: str, count: int) -> list[int]:
 
 
 def subscribe(ws, url_id: str, **position) -> dict:
-    ws.send(json.dumps({"type": "subscribe", "tenant": "demo", "urlId": url_id, **position}))
+    ws.send(json.dumps({"type": "subscribe", "urlId": url_id, **position}))
     return json.loads(ws.recv(timeout=5))
 
 
@@ -40,7 +38,7 @@ def frames_until_pong(ws) -> list[dict]:
 def test_subscribe_without_position_asks_for_a_snapshot(server):
     url_id = f"img-{uuid4().hex}"
     make_changes(server, url_id, 2)
-    with connect(server.ws_url) as ws:
+    with connect(server.ws_url, origin=server.url) as ws:
         ack = subscribe(ws, url_id)
         assert ack["type"] == "subscribed" and ack["seq"] == 2 and ack["resume"] is False
         assert ack["reason"] == "new" and ack["heartbeat"] > 0 and len(ack["epoch"]) == 32
@@ -50,10 +48,10 @@ def test_subscribe_without_position_asks_for_a_snapshot(server):
 def test_resume_replays_exactly_the_missed_events_in_order(server):
     url_id = f"img-{uuid4().hex}"
     make_changes(server, url_id, 2)
-    with connect(server.ws_url) as ws:
+    with connect(server.ws_url, origin=server.url) as ws:
         epoch = subscribe(ws, url_id)["epoch"]
     make_changes(server, url_id, 3)  # missed while away
-    with connect(server.ws_url) as ws:
+    with connect(server.ws_url, origin=server.url) as ws:
         ack = subscribe(ws, url_id, since=2, epoch=epoch)
         assert ack["resume"] is True and ack["seq"] == 5
         assert [frame["seq"] for frame in frames_until_pong(ws)] == [3, 4, 5]
@@ -64,10 +62,10 @@ def test_resume_replays_exactly_the_missed_events_in_order(server):
 def test_resume_when_nothing_was_missed_sends_nothing(server):
     url_id = f"img-{uuid4().hex}"
     make_changes(server, url_id, 1)
-    with connect(server.ws_url) as ws:
+    with connect(server.ws_url, origin=server.url) as ws:
         epoch = subscribe(ws, url_id)["epoch"]
         ack = None
-    with connect(server.ws_url) as ws:
+    with connect(server.ws_url, origin=server.url) as ws:
         ack = subscribe(ws, url_id, since=1, epoch=epoch)
         assert ack["resume"] is True and frames_until_pong(ws) == []
 
@@ -76,10 +74,10 @@ def test_resume_beyond_the_replay_limit_asks_for_a_snapshot(server_with):
     server = server_with("--replay-limit", "3")
     url_id = f"img-{uuid4().hex}"
     make_changes(server, url_id, 1)
-    with connect(server.ws_url) as ws:
+    with connect(server.ws_url, origin=server.url) as ws:
         epoch = subscribe(ws, url_id)["epoch"]
     make_changes(server, url_id, 4)
-    with connect(server.ws_url) as ws:
+    with connect(server.ws_url, origin=server.url) as ws:
         ack = subscribe(ws, url_id, since=1, epoch=epoch)
         assert ack["resume"] is False and ack["reason"] == "too_old" and ack["seq"] == 5
         assert frames_until_pong(ws) == []
@@ -91,12 +89,12 @@ def test_resume_beyond_the_replay_limit_asks_for_a_snapshot(server_with):
 def test_another_epoch_asks_for_a_snapshot(fresh_server):
     url_id = f"img-{uuid4().hex}"
     make_changes(fresh_server, url_id, 2)
-    with connect(fresh_server.ws_url) as ws:
+    with connect(fresh_server.ws_url, origin=fresh_server.url) as ws:
         epoch = subscribe(ws, url_id)["epoch"]
     # The history is lost and rebuilt (a backup restored, say) and the operator rotates epochs.
     with sqlite3.connect(fresh_server.db_path) as db:
         db.execute("UPDATE images SET epoch = 'restored-history-epoch-0000000000'")
-    with connect(fresh_server.ws_url) as ws:
+    with connect(fresh_server.ws_url, origin=fresh_server.url) as ws:
         ack = subscribe(ws, url_id, since=2, epoch=epoch)
         assert ack["resume"] is False and ack["reason"] == "epoch"
         assert ack["epoch"] == "restored-history-epoch-0000000000"
@@ -105,7 +103,7 @@ def test_another_epoch_asks_for_a_snapshot(fresh_server):
 def test_gap_on_a_live_connection_is_filled_by_resume(server):
     url_id = f"img-{uuid4().hex}"
     make_changes(server, url_id, 1)
-    with connect(server.ws_url) as ws:
+    with connect(server.ws_url, origin=server.url) as ws:
         subscribe(ws, url_id)
         make_changes(server, url_id, 3)
         live = [json.loads(ws.recv(timeout=5))["seq"] for _ in range(3)]
@@ -117,9 +115,9 @@ def test_gap_on_a_live_connection_is_filled_by_resume(server):
 def test_bad_resume_requests_get_error_frames_and_the_connection_stays_usable(server):
     url_id = f"img-{uuid4().hex}"
     make_changes(server, url_id, 2)
-    with connect(server.ws_url) as ws:
+    with connect(server.ws_url, origin=server.url) as ws:
         epoch = subscribe(ws, url_id)["epoch"]
-    with connect(server.ws_url) as ws:
+    with connect(server.ws_url, origin=server.url) as ws:
         for bad, code in [
             ({"since": 99, "epoch": epoch}, "seq_from_future"),
             ({"since": -1}, "invalid_field"),
@@ -140,7 +138,7 @@ def test_bad_resume_requests_get_error_frames_and_the_connection_stays_usable(se
 
 
 def test_resume_of_an_unknown_image_from_a_seq_is_refused(server):
-    with connect(server.ws_url) as ws:
+    with connect(server.ws_url, origin=server.url) as ws:
         answer = subscribe(ws, f"never-seen-{uuid4().hex}", since=5, epoch=None)
         assert answer["error"] == "seq_from_future"
         answer = subscribe(ws, "whatever", since=0, epoch=None)
@@ -149,7 +147,7 @@ def test_resume_of_an_unknown_image_from_a_seq_is_refused(server):
 
 def test_heartbeats_arrive_on_the_configured_interval(server_with):
     server = server_with("--heartbeat-seconds", "0.2")
-    with connect(server.ws_url) as ws:
+    with connect(server.ws_url, origin=server.url) as ws:
         subscribe(ws, "heartbeat-image")
         assert json.loads(ws.recv(timeout=3)) == {"type": "heartbeat"}
         assert json.loads(ws.recv(timeout=3)) == {"type": "heartbeat"}

@@ -13,11 +13,11 @@ import pytest
 from sqlalchemy.exc import IntegrityError
 
 from imagechat.database import create_engine
-from imagechat.identity import Author
+from imagechat.auth import Identity
 from imagechat.migrate import upgrade
 from imagechat.store import Store
 
-ADA = Author(id="author-ada", name="Ada")
+ADA = Identity(id="author-ada", name="Ada")
 
 
 def run(coroutine):

@@ -9,40 +9,47 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 
 import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.conftest import wait_until
 from tests.widget_page import Viewer
 
 pytestmark = pytest.mark.browser
 
 URL_ID = "demo-dashboard-v1"  # the demo page's image
-BOB = {"X-ImageChat-Author-Id": "author-bob-rest", "X-ImageChat-Author-Name": "Bob"}
 
 
 class Rest:
     """Changes made by another user through the REST API."""
 
     def __init__(self, server) -> None:
+        self.server = server
         self.root = f"{server.url}/api/v1/tenants/demo"
         self.created = 0
+        self._headers: dict[str, str] | None = None
+
+    @property
+    def bob(self) -> dict[str, str]:
+        if self._headers is None:  # signed in lazily: the server may be down when this is made
+            self._headers = self.server.sign_in("Bob")
+        return self._headers
 
     def create(self, text: str) -> str:
         self.created += 1  # each marker on a spot of its own, apart from the others
         x, y = 0.55 + 0.08 * (self.created % 5), 0.35 + 0.12 * (self.created // 5 % 5)
-        answer = httpx.post(f"{self.root}/markers", headers=BOB, json={"urlId": URL_ID, "x": x, "y": y, "text": text})
+        answer = httpx.post(f"{self.root}/markers", headers=self.bob, json={"urlId": URL_ID, "x": x, "y": y, "text": text})
         assert answer.status_code == 201, answer.text
         return answer.json()["marker"]["id"]
 
     def reply(self, marker_id: str, text: str) -> None:
-        answer = httpx.post(f"{self.root}/markers/{marker_id}/comments", headers=BOB, json={"text": text})
+        answer = httpx.post(f"{self.root}/markers/{marker_id}/comments", headers=self.bob, json={"text": text})
         assert answer.status_code == 201, answer.text
 
     def delete(self, marker_id: str) -> None:
-        assert httpx.delete(f"{self.root}/markers/{marker_id}", headers=BOB).status_code == 200
+        assert httpx.delete(f"{self.root}/markers/{marker_id}", headers=self.bob).status_code == 200
 
     def snapshot(self) -> dict:
         return httpx.get(f"{self.root}/snapshot", params={"urlId": URL_ID}).json()
@@ -72,14 +79,6 @@ def record_frames(page: Page) -> dict[str, list[dict]]:
 
     page.on("websocket", on_socket)
     return frames
-
-
-def wait_until(condition, timeout: float = 10) -> None:
-    """Poll something outside the browser (the server's state) until it holds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.05)
 
 
 def test_another_tab_shows_a_change_at_once_without_its_socket_and_only_once(new_context, fresh_server):

@@ -18,7 +18,12 @@ class ApiError(Exception):
 class Api:
     def __init__(self, base_url, tenant, identity):
         self._root = "%sapi/v1/tenants/%s" % (base_url, encode_component(tenant))
+        self.live_url = self._root.replace("http", "ws", 1) + "/live"
         self._identity = identity
+
+    async def sign_in(self):
+        """A session token for the identity's current name (or sign-on payload)."""
+        self._identity.signed_in(await self._call("POST", "/sessions", self._identity.sign_in_body()))
 
     async def snapshot(self, url_id):
         return await self._call("GET", "/snapshot?urlId=" + encode_component(url_id))
@@ -38,11 +43,24 @@ class Api:
     async def delete_comment(self, comment_id, broadcast_id):
         return await self._call("DELETE", "/comments/%s?broadcastId=%s" % (comment_id, broadcast_id))
 
+    async def change(self, call):
+        """Run a change with a valid session: sign in first if needed, and once more if the
+        server no longer takes the token (expired, or the server's key changed)."""
+        if self._identity.needs_sign_in():
+            await self.sign_in()
+        try:
+            return await call()
+        except ApiError as error:
+            if error.status != 401 or error.code in ("invalid_sso", "expired_sso"):
+                raise
+        self._identity.signed_out()
+        await self.sign_in()
+        return await call()
+
     async def _call(self, method, path, body=None):
-        headers = {
-            "X-ImageChat-Author-Id": self._identity.author_id,
-            "X-ImageChat-Author-Name": encode_component(self._identity.name),
-        }
+        headers = {}
+        if self._identity.token():
+            headers["Authorization"] = "Bearer " + self._identity.token()
         options = {"method": method, "headers": headers}
         if body is not None:
             headers["Content-Type"] = "application/json"

@@ -3,9 +3,6 @@
 from pyscript import document, window
 from pyscript.ffi import create_proxy, is_none, to_js
 
-NAME_KEY = "imagechat.name"
-AUTHOR_KEY = "imagechat.authorId"
-
 
 def now_ms():
     return int(window.Date.now())

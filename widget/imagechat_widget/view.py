@@ -114,6 +114,8 @@ class View:
     def _render_thread(self):
         marker = self._marker(self.open_marker)
         own = self._identity.author_id
+        writable = not self._actions.readonly
+        moderator = writable and self._identity.can_moderate
         editor = self.popover.querySelector(".edit-text")
         edit_draft = str(editor.value) if editor else None
         comments = self.popover.querySelector(".comments")
@@ -135,9 +137,11 @@ class View:
                 item.appendChild(_buttons(("secondary", "cancel-edit", "Cancel"), ("primary", "save-edit", "Save")))
             else:
                 item.appendChild(element("p", "text", comment["text"]))
-                if comment["author"]["id"] == own:
+                mine = writable and comment["author"]["id"] == own
+                if mine or moderator:
                     actions = element("div", "comment-actions")
-                    actions.appendChild(element("button", "link", "Edit", type="button", data_action="edit"))
+                    if mine:
+                        actions.appendChild(element("button", "link", "Edit", type="button", data_action="edit"))
                     actions.appendChild(
                         element("button", "link danger", "Delete", type="button", data_action="delete-comment")
                     )
@@ -145,7 +149,7 @@ class View:
             comments.appendChild(item)
         footer = self.popover.querySelector("footer")
         footer.replaceChildren()
-        if marker["author"]["id"] == own:
+        if writable and (marker["author"]["id"] == own or moderator):
             footer.appendChild(
                 element("button", "link danger", "Delete marker", type="button", data_action="delete-marker")
             )
@@ -165,6 +169,8 @@ class View:
         self.mode, self.draft_at, self.open_marker, self.editing = "thread", None, marker_id, None
         self._build_popover("", "Reply…", "Reply", "reply", with_cancel=False)
         self.popover.insertBefore(element("ol", "comments"), self.popover.querySelector(".compose"))
+        if self._actions.readonly:
+            self.popover.querySelector(".compose").remove()
         self.popover.appendChild(element("footer"))
         self._render_pins()
         self._render_thread()
@@ -192,15 +198,16 @@ class View:
         self.popover.hidden = False
 
     def _identity_row(self, renaming=False):
-        if renaming or not self._identity.name:
+        if renaming or not (self._identity.name or self._identity.sso):
             field = element("input", "name", placeholder="Your name", aria_label="Your name", maxlength="60")
             field.value = self._identity.name or ""
             return field
         row = element("div", "identity")
         row.appendChild(document.createTextNode("Commenting as "))
-        row.appendChild(element("b", "", self._identity.name))
-        row.appendChild(document.createTextNode(" · "))
-        row.appendChild(element("button", "link", "change", type="button", data_action="rename"))
+        row.appendChild(element("b", "", self._identity.name or "…"))
+        if not self._identity.sso:  # a signed-on user's name is the site's to change
+            row.appendChild(document.createTextNode(" · "))
+            row.appendChild(element("button", "link", "change", type="button", data_action="rename"))
         return row
 
     def _focus_composer(self):

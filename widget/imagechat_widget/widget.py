@@ -7,8 +7,9 @@ from pyscript.ffi import create_proxy
 
 from imagechat_widget import state as events
 from imagechat_widget.api import Api, ApiError
-from imagechat_widget.browser import AUTHOR_KEY, NAME_KEY, now_ms, random_id, store, stored
+from imagechat_widget.browser import now_ms, random_id
 from imagechat_widget.connection import CONNECTED, OFFLINE, Connection
+from imagechat_widget.session import Identity
 from imagechat_widget.state import ImageState
 from imagechat_widget.tabs import SiblingTabs
 from imagechat_widget.view import View
@@ -16,24 +17,6 @@ from imagechat_widget.view import View
 MAX_COMMENT_CHARS = 2000
 REFRESH_SECONDS = 30
 LIVE_EVENTS = (events.NEW_IMAGE_CHAT, events.IMAGE_CHAT_UPDATED, events.DELETED_IMAGE_CHAT)
-
-
-class Identity:
-    """The display name the user chose and a stable anonymous author id, kept in localStorage."""
-
-    def __init__(self):
-        self.author_id = stored(AUTHOR_KEY)
-        if not self.author_id:
-            self.author_id = random_id()
-            store(AUTHOR_KEY, self.author_id)
-        self.name = stored(NAME_KEY) or ""
-
-    def set_name(self, name):
-        self.name = name
-        store(NAME_KEY, name)
-
-    def as_author(self):
-        return {"id": self.author_id, "name": self.name}
 
 
 OFFLINE_MESSAGE = "You're offline — markers are read-only until the connection returns."
@@ -48,31 +31,46 @@ REFUSALS = {
     "forbidden": "you can only change your own comments and markers.",
     "id_taken": "it conflicts with a change made elsewhere. Please try again.",
     "network": "the server could not be reached. Check your connection and try again.",
+    "readonly": "this conversation is view-only.",
+    "origin_not_allowed": "this site may not post to this ImageChat tenant.",
+    "expired_sso": "your sign-in has expired. Reload the page to sign in again.",
 }
 
 
 class Widget:
-    def __init__(self, img, tenant, url_id, base_url, stylesheet_url, identity):
+    def __init__(self, img, tenant, url_id, base_url, stylesheet_url, identity, readonly):
         self.url_id = url_id
         self.identity = identity
+        self.readonly = readonly
         self.state = ImageState()
         self.view = View(img, stylesheet_url, identity, self)
         self.api = Api(base_url, tenant, identity)
         self.tabs = SiblingTabs(tenant, url_id, self._on_sibling)
-        live_url = base_url.replace("http", "ws", 1) + "api/v1/live"
-        self._tenant = tenant
-        self.connection = Connection(live_url, self._subscription, self._on_frame, self._on_connection)
+        self.connection = Connection(self.api.live_url, self._subscription, self._on_frame, self._on_connection)
         self._loading = None
         self._gap_check = None
 
     def start(self):
         self.connection.start()
         asyncio.ensure_future(self._refresh())
+        if self.identity.sso:
+            asyncio.ensure_future(self._sign_on())
+
+    async def _sign_on(self):
+        """Signed on by the site: learn the user's name and roles before they act."""
+        try:
+            await self.api.sign_in()
+        except ApiError as error:
+            self.view.show_error("Could not sign you in: " + REFUSALS.get(error.code, error.message))
+            return
+        self._render()
 
     # -- from the server -----------------------------------------------------------------------
 
     def _subscription(self):
-        frame = {"type": "subscribe", "tenant": self._tenant, "urlId": self.url_id}
+        frame = {"type": "subscribe", "urlId": self.url_id}
+        if self.identity.token():
+            frame["token"] = self.identity.token()
         if self.state.seq is not None:
             frame["since"] = self.state.seq  # resume: the server replays what we missed
             frame["epoch"] = self.state.epoch
@@ -116,6 +114,9 @@ class Widget:
         except ApiError as error:
             self.view.show_error("Could not load this image's comments: " + error.message)
             return
+        if snapshot.get("readonly") and not self.readonly:
+            self.readonly = True
+            self._render()
         if self.state.load_snapshot(snapshot):  # a stale one changes nothing
             self._render()
 
@@ -185,6 +186,9 @@ class Widget:
 
     def can_change(self):
         """Changes need the live connection: offline, they fail at once and are never queued."""
+        if self.readonly:
+            self.view.show_error("This conversation is view-only.")
+            return False
         if self.connection.state == CONNECTED:
             return True
         self.view.show_error(OFFLINE_MESSAGE if self.connection.state == OFFLINE else RECONNECTING_MESSAGE)
@@ -207,12 +211,15 @@ class Widget:
 
     async def _send(self, broadcast_id, kind, send, body):
         try:
-            result = await send(body)
+            result = await self.api.change(lambda: send(body))
         except ApiError as error:
             self.state.rejected(broadcast_id)
             self.tabs.post({"kind": "rejected", "broadcastId": broadcast_id})
             self._render()
-            self.view.show_error("Not saved: " + REFUSALS.get(error.code, error.message))
+            if error.code == "rate_limited":
+                self.view.show_error("Not saved: you're going a little fast. " + error.message.capitalize() + ".")
+            else:
+                self.view.show_error("Not saved: " + REFUSALS.get(error.code, error.message))
             return
         # The answer holds the server's event (its data and seq): apply it like the echo, which
         # then changes nothing, and hand it to sibling tabs.
@@ -250,15 +257,21 @@ def url_id_of(img):
 
 def mount_all():
     settings = window.ImageChat
-    identity = Identity()
+    identities = {}  # one per tenant: session tokens are per tenant
     widgets = []
     for img in document.querySelectorAll("img[data-image-chat]:not([data-image-chat-mounted])"):
         tenant = img.getAttribute("data-tenant")
         if not tenant:
             window.console.warn("ImageChat: an <img data-image-chat> needs data-tenant")
             continue
+        tenant = str(tenant)
         img.setAttribute("data-image-chat-mounted", "")
-        widget = Widget(img, str(tenant), url_id_of(img), str(settings.baseUrl), str(settings.stylesheet), identity)
+        sso = img.getAttribute("data-sso")
+        if tenant not in identities or sso:
+            identities[tenant] = Identity(tenant, str(sso) if sso else None)
+        readonly = bool(img.hasAttribute("data-readonly"))
+        widget = Widget(img, tenant, url_id_of(img), str(settings.baseUrl), str(settings.stylesheet),
+                        identities[tenant], readonly)
         widget.start()
         widgets.append(widget)
     # Hold back / let through live frames: lets tests (and curious developers) see cross-tab sync.

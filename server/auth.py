@@ -1,0 +1,98 @@
+"""Who is acting: session tokens that the server signs, for anonymous and signed-on users.
+
+A token binds a tenant, an author id, a display name and roles, with an expiry, under the
+server's key (HMAC-SHA256; the key lives in the database so that every node shares it). The
+widget keeps it in localStorage and sends it as `Authorization: Bearer ...`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import secrets
+import time
+from dataclasses import dataclass, field
+
+from sqlalchemy import insert, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from imagechat.database import WRITE
+from imagechat.errors import ApiError
+from imagechat.schema import server_keys
+
+SESSION_SECONDS = 30 * 24 * 3600
+MODERATING_ROLES = frozenset({"admin", "moderator"})
+
+
+@dataclass(frozen=True)
+class Identity:
+    id: str
+    name: str
+    roles: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def can_moderate(self) -> bool:
+        return bool(MODERATING_ROLES.intersection(self.roles))
+
+
+def unauthorized(code: str, message: str) -> ApiError:
+    return ApiError(401, code, message)
+
+
+class Sessions:
+    def __init__(self, key: bytes, lifetime_seconds: int = SESSION_SECONDS) -> None:
+        self._key = key
+        self._lifetime = lifetime_seconds
+
+    def issue(self, tenant_id: str, identity: Identity) -> tuple[str, int]:
+        """A token for `identity` on `tenant_id`, and when it expires (unix seconds)."""
+        expires = int(time.time()) + self._lifetime
+        claims = {"t": tenant_id, "a": identity.id, "n": identity.name, "r": list(identity.roles), "e": expires}
+        body = base64.urlsafe_b64encode(json.dumps(claims, separators=(",", ":")).encode()).rstrip(b"=").decode()
+        return f"v1.{body}.{self._sign(body)}", expires
+
+    def verify(self, token: str, tenant_id: str) -> Identity:
+        version, _, rest = token.partition(".")
+        body, _, signature = rest.partition(".")
+        if version != "v1" or not body or not hmac.compare_digest(self._sign(body), signature):
+            raise unauthorized("invalid_token", "the session token is not one this server signed")
+        try:
+            claims = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+        except (ValueError, binascii.Error):
+            raise unauthorized("invalid_token", "the session token is malformed") from None
+        if claims.get("t") != tenant_id:
+            raise unauthorized("wrong_tenant", "the session token belongs to another tenant")
+        if claims.get("e", 0) < time.time():
+            raise unauthorized("expired_token", "the session token has expired: sign in again")
+        return Identity(id=claims["a"], name=claims["n"], roles=tuple(claims.get("r", ())))
+
+    def _sign(self, body: str) -> str:
+        digest = hmac.new(self._key, body.encode(), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+async def signing_key(engine: AsyncEngine, configured: str | None) -> bytes:
+    """The configured key, or else the one stored in the database (made on first start)."""
+    if configured:
+        return configured.encode()
+    async with engine.execution_options(**WRITE).begin() as conn:
+        stored = (await conn.execute(select(server_keys.c.value).where(server_keys.c.name == "session"))).scalar()
+        if stored is None:
+            stored = secrets.token_urlsafe(48)
+            try:
+                async with conn.begin_nested():
+                    await conn.execute(insert(server_keys).values(name="session", value=stored))
+            except IntegrityError:  # another node made it first
+                stored = (await conn.execute(
+                    select(server_keys.c.value).where(server_keys.c.name == "session"))).scalar_one()
+    return stored.encode()
+
+
+def bearer_token(authorization: str | None) -> str:
+    if not authorization or not authorization.startswith("Bearer "):
+        raise unauthorized("missing_token", "sign in first: send Authorization: Bearer <session token>")
+    return authorization.removeprefix("Bearer ").strip()

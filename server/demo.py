@@ -1,0 +1,32 @@
+"""The demo site's own "backend": a page whose visitor is signed in through single sign-on.
+
+A real site does the same on its server: it signs its signed-in user with its tenant's API
+secret (`imagechat.sso.sign_sso`) and renders the result into the page as `data-sso`.
+"""
+
+from __future__ import annotations
+
+import html
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+
+from imagechat.sso import sign_sso
+
+DEMO_TENANT = "demo"
+# The demo site's pretend accounts.
+USERS = {
+    "dana": {"name": "Dana (moderator)", "roles": ("moderator",)},
+    "erin": {"name": "Erin", "roles": ()},
+}
+
+
+async def signed_on_page(request: Request) -> HTMLResponse:
+    services = request.app.state.services
+    login = request.query_params.get("as", "dana")
+    user = USERS.get(login, USERS["dana"])
+    tenant = await services.tenants.require(DEMO_TENANT)
+    sso = sign_sso(tenant.secret, f"demo-{login}", user["name"], roles=user["roles"])
+    template = (services.settings.public_dir / "demo" / "sso.html").read_text()
+    page = template.replace("{{SSO}}", html.escape(sso)).replace("{{NAME}}", html.escape(user["name"]))
+    return HTMLResponse(page)

@@ -1,0 +1,128 @@
+"""The trust boundary: every request passes here before anything is read, stored or broadcast.
+Tenant, origin, rate limits, identity and read-only mode are checked in this one place."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from typing import Any
+
+from starlette.requests import HTTPConnection
+
+from imagechat.auth import Identity, Sessions, bearer_token
+from imagechat.config import Settings
+from imagechat.errors import ApiError, invalid
+from imagechat.ratelimit import RateLimiter
+from imagechat.sso import ROLES, SsoError, verify_sso
+from imagechat.tenants import Tenant, Tenants
+from imagechat.validation import clean_name
+
+log = logging.getLogger("imagechat.guard")
+
+
+def own_origin(connection: HTTPConnection) -> str:
+    """The origin this server is reached at (for the `self` entry of allow-lists)."""
+    scheme = {"ws": "http", "wss": "https"}.get(connection.url.scheme, connection.url.scheme)
+    return f"{scheme}://{connection.headers.get('host', '')}"
+
+
+def client_ip(connection: HTTPConnection) -> str:
+    return connection.client.host if connection.client else "unknown"
+
+
+class Guard:
+    def __init__(self, tenants: Tenants, sessions: Sessions, settings: Settings) -> None:
+        self.tenants = tenants
+        self.sessions = sessions
+        self._ip_limits = RateLimiter(settings.ip_requests_per_minute, burst=max(10, int(settings.ip_requests_per_minute // 4)))
+        self._user_limits = RateLimiter(settings.user_changes_per_minute, burst=max(5, int(settings.user_changes_per_minute // 3)))
+        self._max_connections = settings.max_connections_per_ip
+        self._connections: dict[str, int] = {}
+
+    async def tenant(self, connection: HTTPConnection, *, check_origin: bool) -> Tenant:
+        """The tenant the request names; for changes, only from the tenant's allowed origins."""
+        tenant = await self.tenants.require(connection.path_params["tenant"])
+        if check_origin:
+            self.check_origin(connection, tenant)
+        self._limit(self._ip_limits, f"{tenant.id}|{client_ip(connection)}", connection)
+        return tenant
+
+    def check_origin(self, connection: HTTPConnection, tenant: Tenant) -> None:
+        origin = connection.headers.get("origin")
+        if not tenant.allows_origin(origin, own_origin(connection)):
+            self._refused(connection, "origin_not_allowed")
+            raise ApiError(403, "origin_not_allowed", f"origin {origin!r} may not use tenant {tenant.id!r}")
+
+    async def change(self, connection: HTTPConnection) -> tuple[Tenant, Identity]:
+        """A request that changes something: allowed origin, signed-in user, writable tenant."""
+        tenant = await self.tenant(connection, check_origin=True)
+        identity = self.identify(connection, tenant)
+        if tenant.readonly:
+            raise ApiError(403, "readonly", f"tenant {tenant.id!r} is read-only: viewing only")
+        self._limit(self._user_limits, f"{tenant.id}|{identity.id}", connection)
+        return tenant, identity
+
+    def identify(self, connection: HTTPConnection, tenant: Tenant, token: str | None = None) -> Identity:
+        try:
+            return self.sessions.verify(token or bearer_token(connection.headers.get("authorization")), tenant.id)
+        except ApiError as error:
+            self._refused(connection, error.code)
+            raise
+
+    async def sign_in(self, connection: HTTPConnection, tenant: Tenant, body: dict[str, Any]) -> Identity:
+        """The identity a new session token is for: a signed-on user of the site, or an
+        anonymous one (who keeps their author id when they come back to change their name)."""
+        self._limit(self._user_limits, f"{tenant.id}|sign-in|{client_ip(connection)}", connection)
+        if "sso" in body:
+            if not isinstance(body["sso"], str):
+                raise invalid("sso", "must be the signed payload string")
+            try:
+                user = verify_sso(body["sso"], tenant.secret)
+            except SsoError as error:
+                self._refused(connection, error.code)
+                raise ApiError(401, error.code, str(error)) from None
+            user_id = user.get("id")
+            if not isinstance(user_id, (str, int)) or not str(user_id) or len(str(user_id)) > 48:
+                raise invalid("sso.id", "must be a string of 1 to 48 characters")
+            roles = user.get("roles", [])
+            roles = tuple(role for role in roles if role in ROLES) if isinstance(roles, list) else ()
+            return Identity(id=f"sso:{user_id}", name=clean_name(user.get("name"), "sso.name"), roles=roles)
+        name = clean_name(body.get("name"), "name")
+        author_id = f"anon-{secrets.token_urlsafe(12)}"
+        if connection.headers.get("authorization"):
+            try:
+                previous = self.sessions.verify(bearer_token(connection.headers.get("authorization")), tenant.id)
+            except ApiError:
+                previous = None  # expired or foreign: a new anonymous author
+            if previous is not None and previous.id.startswith("anon-"):
+                author_id = previous.id
+        return Identity(id=author_id, name=name)
+
+    # -- WebSocket connections per address -----------------------------------------------------
+
+    def open_connection(self, connection: HTTPConnection) -> bool:
+        ip = client_ip(connection)
+        if self._connections.get(ip, 0) >= self._max_connections:
+            self._refused(connection, "too_many_connections")
+            return False
+        self._connections[ip] = self._connections.get(ip, 0) + 1
+        return True
+
+    def close_connection(self, connection: HTTPConnection) -> None:
+        ip = client_ip(connection)
+        self._connections[ip] -= 1
+        if not self._connections[ip]:
+            del self._connections[ip]
+
+    def _limit(self, limiter: RateLimiter, key: str, connection: HTTPConnection) -> None:
+        try:
+            limiter.take(key)
+        except ApiError:
+            self._refused(connection, "rate_limited")
+            raise
+
+    @staticmethod
+    def _refused(connection: HTTPConnection, reason: str) -> None:
+        # Never the token, never any content: who, from where, and why.
+        log.warning("refused %s %s from %s (origin %s): %s", connection.scope.get("method", "WS"),
+                    connection.url.path, client_ip(connection), connection.headers.get("origin"), reason)
