@@ -1,35 +1,50 @@
 """The REST API under /api/v1 and the same-origin static files, against a real server process.
 
-Success paths share the session `server` (each test on its own image). Every rejected request runs
+Success paths share this module's `server` (each test on its own image). Every rejected request runs
 against `fresh_server`, seeded with one conversation, and asserts that no stored row changed.
+
+Users sign in (POST .../sessions) and send `Authorization: Bearer <token>` with the server's own
+origin (the demo site's) on every change. Both servers here run without practical rate limits:
+these tests send hundreds of requests from one address (rate limits are tested in test_security).
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import re
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
+from typing import Any
 from uuid import uuid4
 
 import httpx
 import pytest
 
-if TYPE_CHECKING:
-    from conftest import ServerProcess
+from tests.conftest import ServerProcess
 
 MAX_BODY_BYTES = 16 * 1024
 MAX_TEXT_CHARS = 2000
+MAX_NAME_CHARS = 60
 XSS = "<img src=x onerror=alert(1)>"
+ANON_ID = re.compile(r"anon-[A-Za-z0-9_-]{16}")
+FOREIGN_ORIGIN = "http://evil.example"
+NO_RATE_LIMITS = ("--ip-requests-per-minute", "100000", "--user-changes-per-minute", "100000")
 
 
-def author(author_id: str, name: str) -> dict[str, str]:
-    return {"X-ImageChat-Author-Id": author_id, "X-ImageChat-Author-Name": quote(name)}
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """This module's shared server (overrides conftest's), with rate limits out of the way."""
+    process = ServerProcess(tmp_path_factory.mktemp("api") / "imagechat.db", None, *NO_RATE_LIMITS).start()
+    yield process
+    process.stop()
 
 
-ALICE = author("alice-0001", "Alice")
-BOB = author("bob-00001", "Bob")
+@pytest.fixture
+def fresh_server(server_with: Any) -> ServerProcess:
+    """A server with an empty database (overrides conftest's), with rate limits out of the way."""
+    return server_with(*NO_RATE_LIMITS)
 
 
 def new_url_id() -> str:
@@ -41,36 +56,71 @@ def new_id(prefix: str) -> str:
 
 
 class Api:
-    """Thin httpx wrapper naming the endpoints; every method returns the raw response."""
+    """Thin httpx wrapper naming the endpoints; every method returns the raw response.
 
-    def __init__(self, base_url: str, tenant: str = "demo") -> None:
-        self.client = httpx.Client(base_url=base_url, timeout=10)
+    `alice` and `bob` are the headers of two signed-in users (two sessions, two authors); changes
+    are sent as Alice unless other headers are given. Snapshots are read with no token and no Origin.
+    """
+
+    def __init__(self, server: ServerProcess, tenant: str = "demo", users: "Api | None" = None) -> None:
+        self.server = server
+        self.client = httpx.Client(base_url=server.url, timeout=10)
         self.prefix = f"/api/v1/tenants/{tenant}"
+        if users is not None:
+            self.alice, self.alice_author = users.alice, users.alice_author
+            self.bob, self.bob_author = users.bob, users.bob_author
+        else:
+            self.alice, self.alice_author = self.session("Alice")
+            self.bob, self.bob_author = self.session("Bob")
 
     def with_tenant(self, tenant: str) -> "Api":
-        return Api(str(self.client.base_url), tenant)
+        """The same users (signed in on demo) calling another tenant's paths."""
+        return Api(self.server, tenant, users=self)
+
+    def sign_in(self, body: Any, headers: dict[str, str] | None = None) -> httpx.Response:
+        """POST .../sessions from the server's own origin, unless other headers are given."""
+        headers = {"Origin": self.server.url} if headers is None else headers
+        return self.client.post(f"{self.prefix}/sessions", json=body, headers=headers)
+
+    def session(self, name: str) -> tuple[dict[str, str], dict[str, str]]:
+        """A new signed-in user: the headers to send changes with, and the author the server made."""
+        answer = ok(Api.sign_in(self, {"name": name}), 201)
+        return {"Authorization": f"Bearer {answer['token']}", "Origin": self.server.url}, answer["author"]
+
+    def _as(self, headers: dict[str, str] | None) -> dict[str, str]:
+        return self.alice if headers is None else headers
 
     def snapshot(self, url_id: str | None) -> httpx.Response:
         params = {} if url_id is None else {"urlId": url_id}
         return self.client.get(f"{self.prefix}/snapshot", params=params)
 
-    def create(self, body: dict[str, Any] | None = None, headers: dict[str, str] = ALICE, **fields: Any) -> httpx.Response:
-        return self.client.post(f"{self.prefix}/markers", json={**(body or {}), **fields}, headers=headers)
+    def create(self, body: dict[str, Any] | None = None, headers: dict[str, str] | None = None, **fields: Any) -> httpx.Response:
+        return self.client.post(f"{self.prefix}/markers", json={**(body or {}), **fields}, headers=self._as(headers))
 
-    def reply(self, marker_id: str, headers: dict[str, str] = ALICE, **fields: Any) -> httpx.Response:
-        return self.client.post(f"{self.prefix}/markers/{marker_id}/comments", json=fields, headers=headers)
+    def reply(self, marker_id: str, headers: dict[str, str] | None = None, **fields: Any) -> httpx.Response:
+        return self.client.post(f"{self.prefix}/markers/{marker_id}/comments", json=fields, headers=self._as(headers))
 
-    def edit(self, comment_id: str, headers: dict[str, str] = ALICE, **fields: Any) -> httpx.Response:
-        return self.client.patch(f"{self.prefix}/comments/{comment_id}", json=fields, headers=headers)
+    def edit(self, comment_id: str, headers: dict[str, str] | None = None, **fields: Any) -> httpx.Response:
+        return self.client.patch(f"{self.prefix}/comments/{comment_id}", json=fields, headers=self._as(headers))
 
-    def delete_comment(self, comment_id: str, headers: dict[str, str] = ALICE, **params: str) -> httpx.Response:
-        return self.client.delete(f"{self.prefix}/comments/{comment_id}", params=params, headers=headers)
+    def delete_comment(self, comment_id: str, headers: dict[str, str] | None = None, **params: str) -> httpx.Response:
+        return self.client.delete(f"{self.prefix}/comments/{comment_id}", params=params, headers=self._as(headers))
 
-    def delete_marker(self, marker_id: str, headers: dict[str, str] = ALICE, **params: str) -> httpx.Response:
-        return self.client.delete(f"{self.prefix}/markers/{marker_id}", params=params, headers=headers)
+    def delete_marker(self, marker_id: str, headers: dict[str, str] | None = None, **params: str) -> httpx.Response:
+        return self.client.delete(f"{self.prefix}/markers/{marker_id}", params=params, headers=self._as(headers))
 
     def raw(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         return self.client.request(method, path, **kwargs)
+
+
+def token_claims(headers: dict[str, str]) -> dict[str, Any]:
+    """The claims of a session token (plain base64 JSON between the version and the signature)."""
+    body = headers["Authorization"].removeprefix("Bearer ").split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+
+
+def with_token(headers: dict[str, str], token: str) -> dict[str, str]:
+    return {**headers, "Authorization": f"Bearer {token}"}
 
 
 def marker_body(url_id: str, text: str = "first", **extra: Any) -> dict[str, Any]:
@@ -96,7 +146,7 @@ def assert_error(response: httpx.Response, status: int, code: str, field: str | 
 
 @pytest.fixture
 def api(server: ServerProcess) -> Api:
-    return Api(server.url)
+    return Api(server)
 
 
 @dataclass
@@ -119,10 +169,10 @@ class Seeded:
 
 @pytest.fixture
 def seeded(fresh_server: ServerProcess) -> Seeded:
-    api = Api(fresh_server.url)
+    api = Api(fresh_server)
     url_id, marker_id, comment_id, reply_id = new_url_id(), new_id("m"), new_id("c"), new_id("r")
     ok(api.create(marker_body(url_id, "Alice's comment", id=marker_id, commentId=comment_id)), 201)
-    ok(api.reply(marker_id, headers=BOB, text="Bob's reply", id=reply_id), 201)
+    ok(api.reply(marker_id, headers=api.bob, text="Bob's reply", id=reply_id), 201)
     return Seeded(fresh_server, api, url_id, marker_id, comment_id, reply_id)
 
 
@@ -131,12 +181,12 @@ def seeded(fresh_server: ServerProcess) -> Seeded:
 
 def test_snapshot_of_a_never_commented_image_is_an_empty_conversation(api: Api) -> None:
     url_id = new_url_id()
-    assert ok(api.snapshot(url_id), 200) == {"urlId": url_id, "seq": 0, "epoch": None, "markers": []}
+    assert ok(api.snapshot(url_id), 200) == {"urlId": url_id, "seq": 0, "epoch": None, "readonly": False, "markers": []}
 
 
 def test_reading_a_snapshot_stores_nothing(fresh_server: ServerProcess) -> None:
     before = fresh_server.rows()
-    ok(Api(fresh_server.url).snapshot(new_url_id()), 200)
+    ok(Api(fresh_server).snapshot(new_url_id()), 200)
     assert fresh_server.rows() == before
 
 
@@ -149,12 +199,12 @@ def test_create_marker_answers_201_with_seq_and_marker_using_client_ids(api: Api
     assert set(marker) == {"id", "x", "y", "author", "createdAt", "comments"}
     assert marker["id"] == marker_id
     assert (marker["x"], marker["y"]) == (0.25, 0.75)
-    assert marker["author"] == {"id": "alice-0001", "name": "Alice"}
+    assert marker["author"] == api.alice_author == {"id": api.server.author_id(api.alice), "name": "Alice"}
     assert isinstance(marker["createdAt"], int)
     [comment] = marker["comments"]
     assert comment == {
         "id": comment_id,
-        "author": {"id": "alice-0001", "name": "Alice"},
+        "author": api.alice_author,
         "text": "Look here",
         "createdAt": marker["createdAt"],
         "updatedAt": marker["createdAt"],
@@ -172,7 +222,8 @@ def test_snapshot_shows_the_created_marker_and_an_epoch(api: Api) -> None:
     url_id = new_url_id()
     created = ok(api.create(marker_body(url_id)), 201)
     snapshot = ok(api.snapshot(url_id), 200)
-    assert set(snapshot) == {"urlId", "seq", "epoch", "markers"}
+    assert set(snapshot) == {"urlId", "seq", "epoch", "readonly", "markers"}
+    assert snapshot["readonly"] is False
     assert snapshot["urlId"] == url_id
     assert snapshot["seq"] == created["seq"] == 1
     assert re.fullmatch(r"[0-9a-f]{32}", snapshot["epoch"])
@@ -183,13 +234,14 @@ def test_reply_answers_201_with_the_added_comment(api: Api) -> None:
     url_id = new_url_id()
     marker_id = ok(api.create(marker_body(url_id)), 201)["marker"]["id"]
     reply_id = new_id("r")
-    body = ok(api.reply(marker_id, headers=BOB, text="A reply", id=reply_id), 201)
+    body = ok(api.reply(marker_id, headers=api.bob, text="A reply", id=reply_id), 201)
     assert set(body) == {"seq", "markerId", "change", "comment"}
     assert body["seq"] == 2
     assert body["markerId"] == marker_id
     assert body["change"] == "comment-added"
     assert body["comment"]["id"] == reply_id
-    assert body["comment"]["author"] == {"id": "bob-00001", "name": "Bob"}
+    assert body["comment"]["author"] == api.bob_author
+    assert api.bob_author["id"] != api.alice_author["id"]
     assert body["comment"]["text"] == "A reply"
     assert body["comment"]["createdAt"] == body["comment"]["updatedAt"]
     comments = ok(api.snapshot(url_id), 200)["markers"][0]["comments"]
@@ -216,8 +268,8 @@ def test_edit_answers_200_with_the_edited_comment(api: Api) -> None:
 def test_deleting_a_reply_answers_200_with_comment_deleted(api: Api) -> None:
     url_id = new_url_id()
     marker = ok(api.create(marker_body(url_id)), 201)["marker"]
-    reply = ok(api.reply(marker["id"], headers=BOB, text="to delete"), 201)["comment"]
-    body = ok(api.delete_comment(reply["id"], headers=BOB), 200)
+    reply = ok(api.reply(marker["id"], headers=api.bob, text="to delete"), 201)["comment"]
+    body = ok(api.delete_comment(reply["id"], headers=api.bob), 200)
     assert body == {"seq": 3, "markerId": marker["id"], "change": "comment-deleted", "commentId": reply["id"]}
     assert ok(api.snapshot(url_id), 200)["markers"] == [marker]
 
@@ -235,17 +287,17 @@ def test_deleting_a_threads_last_comment_deletes_the_marker(api: Api) -> None:
 def test_delete_marker_answers_200_and_removes_its_whole_thread(api: Api) -> None:
     url_id = new_url_id()
     marker = ok(api.create(marker_body(url_id)), 201)["marker"]
-    reply = ok(api.reply(marker["id"], headers=BOB, text="reply"), 201)["comment"]
+    reply = ok(api.reply(marker["id"], headers=api.bob, text="reply"), 201)["comment"]
     body = ok(api.delete_marker(marker["id"]), 200)
     assert body == {"seq": 3, "markerId": marker["id"]}
     assert ok(api.snapshot(url_id), 200)["markers"] == []
-    assert_error(api.edit(reply["id"], headers=BOB, text="gone?"), 404, "comment_not_found")
+    assert_error(api.edit(reply["id"], headers=api.bob, text="gone?"), 404, "comment_not_found")
 
 
 def test_marker_author_may_delete_a_thread_holding_others_replies(api: Api) -> None:
     url_id = new_url_id()
     marker = ok(api.create(marker_body(url_id)), 201)["marker"]
-    ok(api.reply(marker["id"], headers=BOB, text="Bob's"), 201)
+    ok(api.reply(marker["id"], headers=api.bob, text="Bob's"), 201)
     ok(api.delete_marker(marker["id"]), 200)
 
 
@@ -265,11 +317,11 @@ def test_seq_increases_by_exactly_one_per_change_and_the_snapshot_follows(api: A
     seqs.append(created["seq"])
     marker_id = created["marker"]["id"]
     epoch = ok(api.snapshot(url_id), 200)["epoch"]
-    reply = ok(api.reply(marker_id, headers=BOB, text="reply"), 201)
+    reply = ok(api.reply(marker_id, headers=api.bob, text="reply"), 201)
     seqs.append(reply["seq"])
-    seqs.append(ok(api.edit(reply["comment"]["id"], headers=BOB, text="edited"), 200)["seq"])
+    seqs.append(ok(api.edit(reply["comment"]["id"], headers=api.bob, text="edited"), 200)["seq"])
     assert ok(api.snapshot(url_id), 200)["markers"][0]["comments"][1]["text"] == "edited"
-    seqs.append(ok(api.delete_comment(reply["comment"]["id"], headers=BOB), 200)["seq"])
+    seqs.append(ok(api.delete_comment(reply["comment"]["id"], headers=api.bob), 200)["seq"])
     assert len(ok(api.snapshot(url_id), 200)["markers"][0]["comments"]) == 1
     second = ok(api.create(marker_body(url_id, "second")), 201)
     seqs.append(second["seq"])
@@ -292,12 +344,13 @@ def test_images_are_separate_conversations_with_their_own_seq(api: Api) -> None:
 
 def test_non_ascii_author_name_round_trips(api: Api) -> None:
     url_id = new_url_id()
-    zoe = author("zoe-000001", "Zoë 李")
+    zoe, zoe_author = api.session("Zoë 李")
+    assert zoe_author["name"] == "Zoë 李"
     marker = ok(api.create(marker_body(url_id), headers=zoe), 201)["marker"]
     assert marker["author"]["name"] == "Zoë 李"
     assert marker["comments"][0]["author"]["name"] == "Zoë 李"
     reply = ok(api.reply(marker["id"], headers=zoe, text="再见"), 201)["comment"]
-    assert reply["author"] == {"id": "zoe-000001", "name": "Zoë 李"}
+    assert reply["author"] == zoe_author
     stored = ok(api.snapshot(url_id), 200)["markers"][0]
     assert stored["author"]["name"] == "Zoë 李"
     assert [c["author"]["name"] for c in stored["comments"]] == ["Zoë 李", "Zoë 李"]
@@ -305,8 +358,15 @@ def test_non_ascii_author_name_round_trips(api: Api) -> None:
 
 
 def test_author_name_whitespace_is_collapsed(api: Api) -> None:
-    marker = ok(api.create(marker_body(new_url_id()), headers=author("spaced-001", "  Ann \t  Lee ")), 201)["marker"]
+    ann, ann_author = api.session("  Ann \t  Lee ")
+    assert ann_author["name"] == "Ann Lee"
+    marker = ok(api.create(marker_body(new_url_id()), headers=ann), 201)["marker"]
     assert marker["author"]["name"] == "Ann Lee"
+
+
+def test_a_name_of_exactly_the_maximum_length_is_accepted(api: Api) -> None:
+    name = "ñ" * MAX_NAME_CHARS
+    assert api.session(name)[1]["name"] == name
 
 
 @pytest.mark.parametrize(("x", "y"), [(0, 0), (1, 1), (0.0, 1.0), (0.5, 0.123456789)])
@@ -350,7 +410,7 @@ def test_html_is_stored_verbatim_as_text(api: Api) -> None:
 
 def test_any_author_may_reply_in_a_thread(api: Api) -> None:
     marker_id = ok(api.create(marker_body(new_url_id())), 201)["marker"]["id"]
-    ok(api.reply(marker_id, headers=BOB, text="Bob was here"), 201)
+    ok(api.reply(marker_id, headers=api.bob, text="Bob was here"), 201)
 
 
 # -- errors: unknown tenant, marker, comment ----------------------------------------------------
@@ -432,7 +492,7 @@ def test_missing_coordinate_is_400_naming_the_field(seeded: Seeded, field: str) 
 
 
 def post_raw_marker(seeded: Seeded, raw: str | bytes) -> httpx.Response:
-    return seeded.api.raw("POST", f"{seeded.api.prefix}/markers", content=raw, headers=ALICE)
+    return seeded.api.raw("POST", f"{seeded.api.prefix}/markers", content=raw, headers=seeded.api.alice)
 
 
 def test_non_finite_json_number_coordinate_is_400(seeded: Seeded, subtests: Any) -> None:
@@ -537,7 +597,7 @@ def test_malformed_or_array_body_on_reply_and_edit_is_400_invalid_json(seeded: S
     for method, path in [("POST", reply_path), ("PATCH", edit_path)]:
         for raw in [b"{", b"", b'["text"]']:
             with subtests.test(method=method, raw=raw):
-                seeded.rejects(lambda: seeded.api.raw(method, path, content=raw, headers=ALICE), 400, "invalid_json")
+                seeded.rejects(lambda: seeded.api.raw(method, path, content=raw, headers=seeded.api.alice), 400, "invalid_json")
 
 
 def test_deeply_nested_json_body_is_400_not_500(seeded: Seeded) -> None:
@@ -562,7 +622,7 @@ def test_chunked_body_over_16_kib_without_content_length_is_413(seeded: Seeded) 
             yield raw[start:start + 1000]
 
     def send() -> httpx.Response:
-        response = seeded.api.raw("POST", f"{seeded.api.prefix}/markers", content=chunks(), headers=ALICE)
+        response = seeded.api.raw("POST", f"{seeded.api.prefix}/markers", content=chunks(), headers=seeded.api.alice)
         assert "content-length" not in response.request.headers
         return response
 
@@ -572,9 +632,9 @@ def test_chunked_body_over_16_kib_without_content_length_is_413(seeded: Seeded) 
 def test_body_over_16_kib_on_reply_and_edit_is_413(seeded: Seeded) -> None:
     raw = json.dumps({"text": "y" * (MAX_BODY_BYTES + 1)}).encode()
     reply_path = f"{seeded.api.prefix}/markers/{seeded.marker_id}/comments"
-    seeded.rejects(lambda: seeded.api.raw("POST", reply_path, content=raw, headers=ALICE), 413, "body_too_large")
+    seeded.rejects(lambda: seeded.api.raw("POST", reply_path, content=raw, headers=seeded.api.alice), 413, "body_too_large")
     edit_path = f"{seeded.api.prefix}/comments/{seeded.comment_id}"
-    seeded.rejects(lambda: seeded.api.raw("PATCH", edit_path, content=raw, headers=ALICE), 413, "body_too_large")
+    seeded.rejects(lambda: seeded.api.raw("PATCH", edit_path, content=raw, headers=seeded.api.alice), 413, "body_too_large")
 
 
 def test_body_of_exactly_16_kib_is_not_too_large(seeded: Seeded) -> None:
@@ -584,7 +644,77 @@ def test_body_of_exactly_16_kib_is_not_too_large(seeded: Seeded) -> None:
     ok(post_raw_marker(seeded, raw), 201)
 
 
-# -- errors: identity and permissions -----------------------------------------------------------
+# -- sign-in: POST .../sessions -----------------------------------------------------------------
+
+
+def test_signing_in_answers_a_token_for_a_new_anonymous_author(seeded: Seeded) -> None:
+    before = seeded.server.rows()
+    response = seeded.api.sign_in({"name": "Grace"})
+    body = ok(response, 201)
+    assert set(body) == {"token", "expiresAt", "author", "roles"}
+    assert body["token"].startswith("v1.")
+    assert isinstance(body["expiresAt"], int) and body["expiresAt"] > time.time() + 3600
+    assert set(body["author"]) == {"id", "name"}
+    assert ANON_ID.fullmatch(body["author"]["id"]), body["author"]
+    assert body["author"]["name"] == "Grace"
+    assert body["roles"] == []
+    assert seeded.server.rows() == before  # a session is a signed token: nothing is stored
+    grace = {"Authorization": f"Bearer {body['token']}", "Origin": seeded.server.url}
+    assert seeded.server.author_id(grace) == body["author"]["id"]
+    marker = ok(seeded.api.create(marker_body(new_url_id()), headers=grace), 201)["marker"]
+    assert marker["author"] == marker["comments"][0]["author"] == body["author"]
+
+
+def test_each_sign_in_is_a_new_author_even_with_the_same_name(api: Api) -> None:
+    _, first = api.session("Alice")
+    _, second = api.session("Alice")
+    assert first["name"] == second["name"] == api.alice_author["name"] == "Alice"
+    assert len({first["id"], second["id"], api.alice_author["id"]}) == 3
+
+
+BAD_NAMES: dict[str, Any] = {
+    "missing": ..., "null": None, "empty": "", "blank": " \t\n ", "control": "\x00\x07\u200b",
+    "too-long": "n" * (MAX_NAME_CHARS + 1), "number": 42, "list": ["Alice"], "object": {"name": "Alice"},
+}
+
+
+def test_bad_name_on_sign_in_is_400(seeded: Seeded, subtests: Any) -> None:
+    for case, name in BAD_NAMES.items():
+        with subtests.test(case):
+            body = {} if name is ... else {"name": name}
+            seeded.rejects(lambda: seeded.api.sign_in(body), 400, "invalid_field", "name")
+
+
+def test_malformed_body_on_sign_in_is_400_invalid_json(seeded: Seeded, subtests: Any) -> None:
+    path = f"{seeded.api.prefix}/sessions"
+    for raw in [b"", b"{", b"[]", b"null", b'"Alice"']:
+        with subtests.test(raw=raw):
+            send = lambda: seeded.api.raw("POST", path, content=raw, headers={"Origin": seeded.server.url})  # noqa: E731
+            seeded.rejects(send, 400, "invalid_json")
+
+
+def refused_origins(server: ServerProcess) -> dict[str, dict[str, str]]:
+    """Origin headers the demo tenant (allowing only the server's own origin) refuses."""
+    return {
+        "missing": {},
+        "foreign": {"Origin": FOREIGN_ORIGIN},
+        "opaque": {"Origin": "null"},
+        "same-port-other-host": {"Origin": server.url.replace("127.0.0.1", "localhost")},
+    }
+
+
+def test_sign_in_without_an_allowed_origin_is_403(seeded: Seeded, subtests: Any) -> None:
+    for case, headers in refused_origins(seeded.server).items():
+        with subtests.test(case):
+            seeded.rejects(lambda: seeded.api.sign_in({"name": "Eve"}, headers=headers), 403, "origin_not_allowed")
+
+
+def test_sign_in_on_an_unknown_tenant_is_404(seeded: Seeded) -> None:
+    nope = seeded.api.with_tenant("nope")
+    seeded.rejects(lambda: nope.sign_in({"name": "Alice"}), 404, "tenant_not_found")
+
+
+# -- errors: tokens, origins and permissions ----------------------------------------------------
 
 
 def mutations(seeded: Seeded) -> dict[str, Any]:
@@ -599,47 +729,94 @@ def mutations(seeded: Seeded) -> dict[str, Any]:
     }
 
 
-def test_missing_or_empty_author_id_is_401(seeded: Seeded, subtests: Any) -> None:
+def test_missing_token_is_401(seeded: Seeded, subtests: Any) -> None:
+    origin = {"Origin": seeded.server.url}
+    token = seeded.api.alice["Authorization"].removeprefix("Bearer ")
+    cases = {
+        "no-header": origin,
+        "other-scheme": {**origin, "Authorization": "Basic YWxpY2U6c2VjcmV0"},
+        "no-scheme": {**origin, "Authorization": token},
+    }
     for name, send in mutations(seeded).items():
-        for headers in [{"X-ImageChat-Author-Name": "Alice"}, {"X-ImageChat-Author-Id": "", "X-ImageChat-Author-Name": "Alice"}]:
-            with subtests.test(mutation=name, headers=headers):
-                seeded.rejects(lambda: send(headers), 401, "missing_identity")
-
-
-def test_bad_author_id_is_400(seeded: Seeded, subtests: Any) -> None:
-    for name, send in mutations(seeded).items():
-        for bad_id in ["short", "a" * 65, "has space1", "semi;colon1", "dots.not.ok"]:
-            with subtests.test(mutation=name, author_id=bad_id):
-                headers = {"X-ImageChat-Author-Id": bad_id, "X-ImageChat-Author-Name": "Alice"}
-                seeded.rejects(lambda: send(headers), 400, "invalid_field", "X-ImageChat-Author-Id")
-
-
-def test_bad_author_name_is_400(seeded: Seeded, subtests: Any) -> None:
-    names = {"missing": None, "empty": "", "blank": "%20%20", "control": "%00%07", "too-long": quote("n" * 61)}
-    for name, send in mutations(seeded).items():
-        for case, value in names.items():
+        for case, headers in cases.items():
             with subtests.test(mutation=name, case=case):
-                headers = {"X-ImageChat-Author-Id": "alice-0001"}
-                if value is not None:
-                    headers["X-ImageChat-Author-Name"] = value
-                seeded.rejects(lambda: send(headers), 400, "invalid_field", "X-ImageChat-Author-Name")
+                seeded.rejects(lambda: send(headers), 401, "missing_token")
+
+
+def test_garbage_token_is_401(seeded: Seeded, subtests: Any) -> None:
+    alice, bob = seeded.api.alice, seeded.api.bob
+    version, _alice_claims, alice_signature = alice["Authorization"].removeprefix("Bearer ").split(".")
+    _, bob_claims, _ = bob["Authorization"].removeprefix("Bearer ").split(".")
+    tokens = {
+        "garbage": "garbage",
+        "empty-claims": "v1.e30.AAAA",
+        "extra-character": alice["Authorization"].removeprefix("Bearer ") + "x",
+        # Bob's claims under Alice's signature: whoever holds Alice's token cannot become Bob.
+        "swapped-claims": f"{version}.{bob_claims}.{alice_signature}",
+    }
+    for name, send in mutations(seeded).items():
+        for case, token in tokens.items():
+            with subtests.test(mutation=name, case=case):
+                seeded.rejects(lambda: send(with_token(alice, token)), 401, "invalid_token")
+
+
+@pytest.mark.xfail(
+    reason="server bug: Sessions.verify passes the token's signature part to hmac.compare_digest as a str; "
+    "a non-ASCII signature raises TypeError ('comparing strings with non-ASCII characters is not supported') "
+    "and the request answers 500 internal instead of 401 invalid_token",
+    strict=True,
+)
+def test_a_token_with_a_non_ascii_signature_is_401_not_500(seeded: Seeded) -> None:
+    token = seeded.api.alice["Authorization"].removeprefix("Bearer ")
+    forged = token.rsplit(".", 1)[0] + ".\xe9"  # header values are Latin-1 on the wire
+    headers = [(b"Authorization", f"Bearer {forged}".encode("latin-1")), (b"Origin", seeded.server.url.encode())]
+    seeded.rejects(lambda: seeded.api.edit(seeded.comment_id, headers=headers, text="x"), 401, "invalid_token")
+
+
+def test_changes_without_an_allowed_origin_are_403(seeded: Seeded, subtests: Any) -> None:
+    authorization = {"Authorization": seeded.api.alice["Authorization"]}
+    for name, send in mutations(seeded).items():
+        for case, origin in refused_origins(seeded.server).items():
+            with subtests.test(mutation=name, case=case):
+                seeded.rejects(lambda: send({**authorization, **origin}), 403, "origin_not_allowed")
+
+
+def test_the_author_comes_from_the_token_not_the_body(api: Api) -> None:
+    impostor = {"author": {"id": api.bob_author["id"], "name": "Bob"}, "authorId": api.bob_author["id"], "name": "Bob"}
+    marker = ok(api.create(marker_body(new_url_id(), **impostor)), 201)["marker"]
+    assert marker["author"] == marker["comments"][0]["author"] == api.alice_author
+    assert ok(api.reply(marker["id"], text="r", **impostor), 201)["comment"]["author"] == api.alice_author
 
 
 def test_editing_someone_elses_comment_is_403(seeded: Seeded) -> None:
-    seeded.rejects(lambda: seeded.api.edit(seeded.comment_id, headers=BOB, text="hijack"), 403, "forbidden")
+    seeded.rejects(lambda: seeded.api.edit(seeded.comment_id, headers=seeded.api.bob, text="hijack"), 403, "forbidden")
 
 
 def test_deleting_someone_elses_comment_is_403(seeded: Seeded) -> None:
-    seeded.rejects(lambda: seeded.api.delete_comment(seeded.reply_id, headers=ALICE), 403, "forbidden")
+    seeded.rejects(lambda: seeded.api.delete_comment(seeded.reply_id, headers=seeded.api.alice), 403, "forbidden")
 
 
 def test_deleting_someone_elses_marker_is_403(seeded: Seeded) -> None:
-    seeded.rejects(lambda: seeded.api.delete_marker(seeded.marker_id, headers=BOB), 403, "forbidden")
+    seeded.rejects(lambda: seeded.api.delete_marker(seeded.marker_id, headers=seeded.api.bob), 403, "forbidden")
+
+
+def test_signing_in_again_with_the_same_name_is_another_author(seeded: Seeded) -> None:
+    """A name is only a label: a new session named "Alice" may not touch Alice's things."""
+    other_alice, _ = seeded.api.session("Alice")
+    seeded.rejects(lambda: seeded.api.edit(seeded.comment_id, headers=other_alice, text="hijack"), 403, "forbidden")
+    seeded.rejects(lambda: seeded.api.delete_comment(seeded.comment_id, headers=other_alice), 403, "forbidden")
+    seeded.rejects(lambda: seeded.api.delete_marker(seeded.marker_id, headers=other_alice), 403, "forbidden")
 
 
 def test_same_author_id_with_another_name_is_still_the_author(seeded: Seeded) -> None:
-    renamed = author("alice-0001", "Alice Renamed")
-    assert ok(seeded.api.edit(seeded.comment_id, headers=renamed, text="mine"), 200)["comment"]["text"] == "mine"
+    """Signing in again with a still valid anonymous token (to change one's name) keeps the author id."""
+    answer = ok(seeded.api.sign_in({"name": "Alice Renamed"}, headers=seeded.api.alice), 201)
+    assert answer["author"] == {"id": seeded.api.alice_author["id"], "name": "Alice Renamed"}
+    renamed = with_token(seeded.api.alice, answer["token"])
+    assert token_claims(renamed)["n"] == "Alice Renamed"
+    comment = ok(seeded.api.edit(seeded.comment_id, headers=renamed, text="mine"), 200)["comment"]
+    assert comment["text"] == "mine"
+    assert comment["author"]["id"] == seeded.api.alice_author["id"]
 
 
 # -- errors: client-chosen ids and broadcast ids ------------------------------------------------
@@ -704,7 +881,7 @@ def test_bad_broadcast_id_in_a_delete_query_is_400(seeded: Seeded, subtests: Any
     for value in ["", "short", "has space 1", "x" * 65]:
         with subtests.test(value=value):
             seeded.rejects(
-                lambda: api.delete_comment(seeded.reply_id, headers=BOB, broadcastId=value), 400, "invalid_field", "broadcastId"
+                lambda: api.delete_comment(seeded.reply_id, headers=api.bob, broadcastId=value), 400, "invalid_field", "broadcastId"
             )
             seeded.rejects(lambda: api.delete_marker(seeded.marker_id, broadcastId=value), 400, "invalid_field", "broadcastId")
 
@@ -721,21 +898,23 @@ UNKNOWN_API_PATHS = [
 def test_unknown_api_route_is_404_json(seeded: Seeded, subtests: Any) -> None:
     for path in UNKNOWN_API_PATHS:
         with subtests.test(path=path):
-            seeded.rejects(lambda: seeded.api.raw("GET", path, headers=ALICE), 404, "not_found")
+            seeded.rejects(lambda: seeded.api.raw("GET", path, headers=seeded.api.alice), 404, "not_found")
 
 
 def test_posting_to_an_unknown_api_v1_route_is_404_json(seeded: Seeded, subtests: Any) -> None:
     for path in [p for p in UNKNOWN_API_PATHS if p.startswith("/api/v1/")]:
         with subtests.test(path=path):
-            send = lambda: seeded.api.raw("POST", path, headers=ALICE, json={})  # noqa: E731
+            send = lambda: seeded.api.raw("POST", path, headers=seeded.api.alice, json={})  # noqa: E731
             seeded.rejects(send, 404, "not_found")
 
 
 def test_posting_to_an_unknown_api_route_outside_v1_is_404_json(seeded: Seeded) -> None:
-    seeded.rejects(lambda: seeded.api.raw("POST", "/api/nope", headers=ALICE, json={}), 404, "not_found")
+    seeded.rejects(lambda: seeded.api.raw("POST", "/api/nope", headers=seeded.api.alice, json={}), 404, "not_found")
 
 
 WRONG_METHODS = [
+    ("PUT", "/sessions"),
+    ("DELETE", "/sessions"),
     ("PUT", "/markers"),
     ("DELETE", "/snapshot?urlId=a"),
     ("POST", "/snapshot?urlId=a"),
@@ -750,14 +929,16 @@ def test_wrong_method_is_405_json(seeded: Seeded, subtests: Any) -> None:
     for method, path in WRONG_METHODS:
         with subtests.test(method=method, path=path):
             path = seeded.api.prefix + path.format(comment=seeded.comment_id, marker=seeded.marker_id)
-            send = lambda: seeded.api.raw(method, path, headers=ALICE, json=marker_body(new_url_id()))  # noqa: E731
+            send = lambda: seeded.api.raw(method, path, headers=seeded.api.alice, json=marker_body(new_url_id()))  # noqa: E731
             seeded.rejects(send, 405, "method_not_allowed")
 
 
-@pytest.mark.parametrize("path", ["/markers", "/markers/{marker}", "/markers/{marker}/comments", "/comments/{comment}"])
+@pytest.mark.parametrize(
+    "path", ["/sessions", "/markers", "/markers/{marker}", "/markers/{marker}/comments", "/comments/{comment}"]
+)
 def test_get_on_a_mutation_route_is_405_json(seeded: Seeded, path: str) -> None:
     path = seeded.api.prefix + path.format(comment=seeded.comment_id, marker=seeded.marker_id)
-    seeded.rejects(lambda: seeded.api.raw("GET", path, headers=ALICE), 405, "method_not_allowed")
+    seeded.rejects(lambda: seeded.api.raw("GET", path, headers=seeded.api.alice), 405, "method_not_allowed")
 
 
 def test_outside_api_an_unknown_path_is_a_plain_404(api: Api) -> None:
@@ -775,6 +956,7 @@ def test_openapi_document_lists_every_tenant_path(api: Api) -> None:
     assert document["info"]["title"]
     paths = {path: set(methods) for path, methods in document["paths"].items() if path.startswith("/api/v1/tenants/")}
     assert paths == {
+        "/api/v1/tenants/{tenant}/sessions": {"post"},
         "/api/v1/tenants/{tenant}/snapshot": {"get"},
         "/api/v1/tenants/{tenant}/markers": {"post"},
         "/api/v1/tenants/{tenant}/markers/{marker}": {"delete"},
