@@ -1,7 +1,11 @@
-"""The WebSocket endpoint /api/v1/live against a real server process.
+"""The WebSocket endpoint /api/v1/tenants/{tenant}/live against a real server process.
 
 A socket's frames arrive in order, so a `pong` received after a `ping` proves that nothing else was
 queued on that socket before it: that is how "receives nothing" is asserted, without sleeping.
+
+Sockets connect from the server's own origin (the demo tenant allows only that one); changes are
+made over REST by signed-in users. Both servers here run without practical rate limits: these tests
+make many changes from one address (rate limits are tested in test_security).
 """
 
 from __future__ import annotations
@@ -10,22 +14,35 @@ import json
 import sqlite3
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from uuid import uuid4
 
 import httpx
 import pytest
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
-if TYPE_CHECKING:
-    from conftest import ServerProcess
+from tests.conftest import ServerProcess
 
 TIMEOUT = 5
 MAX_FRAME_BYTES = 4 * 1024
 HEARTBEAT = '{"type":"heartbeat"}'
-ALICE = {"X-ImageChat-Author-Id": "alice-0001", "X-ImageChat-Author-Name": "Alice"}
-BOB = {"X-ImageChat-Author-Id": "bob-00001", "X-ImageChat-Author-Name": "Bob"}
+FOREIGN_ORIGIN = "http://evil.example"
+NO_RATE_LIMITS = ("--ip-requests-per-minute", "100000", "--user-changes-per-minute", "100000")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """This module's shared server (overrides conftest's), with rate limits out of the way."""
+    process = ServerProcess(tmp_path_factory.mktemp("live") / "imagechat.db", None, *NO_RATE_LIMITS).start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+def fresh_server(server_with: Any) -> ServerProcess:
+    """A server with an empty database (overrides conftest's), with rate limits out of the way."""
+    return server_with(*NO_RATE_LIMITS)
 
 
 def new_url_id() -> str:
@@ -37,34 +54,60 @@ def new_id(prefix: str) -> str:
 
 
 class Rest:
+    """Changes over REST; as Alice (a signed-in user) unless other headers are given. Bob is another one."""
+
     def __init__(self, server: ServerProcess) -> None:
+        self.server = server
         self.client = httpx.Client(base_url=f"{server.url}/api/v1/tenants/demo", timeout=10)
+        self.alice = server.sign_in("Alice")
+        self.bob = server.sign_in("Bob")
 
     def _ok(self, response: httpx.Response) -> dict[str, Any]:
         assert response.status_code in (200, 201), response.text
         return response.json()
 
-    def create(self, url_id: str, text: str = "first", headers: dict[str, str] = ALICE, **extra: Any) -> dict[str, Any]:
+    def _as(self, headers: dict[str, str] | None) -> dict[str, str]:
+        return self.alice if headers is None else headers
+
+    def token(self, headers: dict[str, str] | None = None) -> str:
+        return self._as(headers)["Authorization"].removeprefix("Bearer ")
+
+    def create(self, url_id: str, text: str = "first", headers: dict[str, str] | None = None, **extra: Any) -> dict[str, Any]:
         body = {"urlId": url_id, "x": 0.5, "y": 0.5, "text": text, **extra}
-        return self._ok(self.client.post("/markers", json=body, headers=headers))
+        return self._ok(self.client.post("/markers", json=body, headers=self._as(headers)))
 
-    def reply(self, marker_id: str, text: str, headers: dict[str, str] = ALICE, **extra: Any) -> dict[str, Any]:
-        return self._ok(self.client.post(f"/markers/{marker_id}/comments", json={"text": text, **extra}, headers=headers))
+    def reply(self, marker_id: str, text: str, headers: dict[str, str] | None = None, **extra: Any) -> dict[str, Any]:
+        body = {"text": text, **extra}
+        return self._ok(self.client.post(f"/markers/{marker_id}/comments", json=body, headers=self._as(headers)))
 
-    def edit(self, comment_id: str, text: str, headers: dict[str, str] = ALICE, **extra: Any) -> dict[str, Any]:
-        return self._ok(self.client.patch(f"/comments/{comment_id}", json={"text": text, **extra}, headers=headers))
+    def edit(self, comment_id: str, text: str, headers: dict[str, str] | None = None, **extra: Any) -> dict[str, Any]:
+        body = {"text": text, **extra}
+        return self._ok(self.client.patch(f"/comments/{comment_id}", json=body, headers=self._as(headers)))
 
-    def delete_comment(self, comment_id: str, headers: dict[str, str] = ALICE, **params: str) -> dict[str, Any]:
-        return self._ok(self.client.delete(f"/comments/{comment_id}", params=params, headers=headers))
+    def delete_comment(self, comment_id: str, headers: dict[str, str] | None = None, **params: str) -> dict[str, Any]:
+        return self._ok(self.client.delete(f"/comments/{comment_id}", params=params, headers=self._as(headers)))
 
-    def delete_marker(self, marker_id: str, headers: dict[str, str] = ALICE, **params: str) -> dict[str, Any]:
-        return self._ok(self.client.delete(f"/markers/{marker_id}", params=params, headers=headers))
+    def delete_marker(self, marker_id: str, headers: dict[str, str] | None = None, **params: str) -> dict[str, Any]:
+        return self._ok(self.client.delete(f"/markers/{marker_id}", params=params, headers=self._as(headers)))
 
 
 @contextmanager
 def live(server: ServerProcess) -> Iterator[ClientConnection]:
-    with connect(server.ws_url, open_timeout=TIMEOUT, close_timeout=TIMEOUT) as ws:
+    """A socket on the demo tenant, from the server's own origin (the one the demo tenant allows)."""
+    with connect(server.ws_url, origin=server.url, open_timeout=TIMEOUT, close_timeout=TIMEOUT) as ws:
         yield ws
+
+
+def refused_handshake(url: str, origin: str | None) -> InvalidStatus:
+    """The HTTP answer that refused a WebSocket handshake (a JSON error body, checked here)."""
+    with pytest.raises(InvalidStatus) as refused:
+        with connect(url, origin=origin, open_timeout=TIMEOUT, close_timeout=TIMEOUT):
+            pass
+    response = refused.value.response
+    assert response.headers["content-type"] == "application/json"
+    body = json.loads(bytes(response.body))
+    assert set(body) == {"error", "message"} and body["message"], body
+    return refused.value
 
 
 def recv_text(ws: ClientConnection) -> str:
@@ -80,15 +123,15 @@ def recv(ws: ClientConnection) -> dict[str, Any]:
     return json.loads(recv_text(ws))
 
 
-def subscribe_frame(ws: ClientConnection, url_id: str, tenant: str = "demo") -> dict[str, Any]:
-    ws.send(json.dumps({"type": "subscribe", "tenant": tenant, "urlId": url_id}))
+def subscribe_frame(ws: ClientConnection, url_id: str, **extra: Any) -> dict[str, Any]:
+    ws.send(json.dumps({"type": "subscribe", "urlId": url_id, **extra}))
     answer = recv(ws)
     assert answer["type"] == "subscribed", answer
     return answer
 
 
-def subscribe(ws: ClientConnection, url_id: str, tenant: str = "demo") -> int:
-    return subscribe_frame(ws, url_id, tenant)["seq"]
+def subscribe(ws: ClientConnection, url_id: str, **extra: Any) -> int:
+    return subscribe_frame(ws, url_id, **extra)["seq"]
 
 
 def assert_next_is_pong(ws: ClientConnection) -> None:
@@ -162,7 +205,7 @@ def test_a_first_subscribe_answers_the_images_epoch_and_asks_for_a_snapshot(serv
 
 def test_subscribed_frame_is_compact_json(server: ServerProcess) -> None:
     with live(server) as ws:
-        ws.send(json.dumps({"type": "subscribe", "tenant": "demo", "urlId": new_url_id()}))
+        ws.send(json.dumps({"type": "subscribe", "urlId": new_url_id()}))
         frame = recv_text(ws)
     assert frame == json.dumps(json.loads(frame), separators=(",", ":"), ensure_ascii=False)
 
@@ -188,17 +231,17 @@ def test_rest_changes_arrive_in_seq_order_with_their_broadcast_id_and_match_the_
         event = next_event()
         assert event == {"type": "new-image-chat", "seq": 1, "broadcastId": bids[0], "marker": marker}
 
-        reply = rest.reply(marker["id"], "a reply", headers=BOB, broadcastId=bids[1])
+        reply = rest.reply(marker["id"], "a reply", headers=rest.bob, broadcastId=bids[1])
         event = next_event()
         assert event == {"type": "image-chat-updated", "broadcastId": bids[1], **reply}
         assert (event["seq"], event["change"], event["comment"]["text"]) == (2, "comment-added", "a reply")
 
-        edited = rest.edit(reply["comment"]["id"], "edited", headers=BOB, broadcastId=bids[2])
+        edited = rest.edit(reply["comment"]["id"], "edited", headers=rest.bob, broadcastId=bids[2])
         event = next_event()
         assert event == {"type": "image-chat-updated", "broadcastId": bids[2], **edited}
         assert (event["seq"], event["change"], event["comment"]["text"]) == (3, "comment-edited", "edited")
 
-        deleted = rest.delete_comment(reply["comment"]["id"], headers=BOB, broadcastId=bids[3])
+        deleted = rest.delete_comment(reply["comment"]["id"], headers=rest.bob, broadcastId=bids[3])
         event = next_event()
         assert event == {"type": "image-chat-updated", "broadcastId": bids[3], **deleted}
         assert (event["seq"], event["change"], event["commentId"]) == (4, "comment-deleted", reply["comment"]["id"])
@@ -241,12 +284,12 @@ def test_an_event_without_broadcast_id_carries_null(fresh_server: ServerProcess)
 
 def test_non_ascii_and_html_travel_verbatim_as_utf8(fresh_server: ServerProcess) -> None:
     rest, url_id = Rest(fresh_server), new_url_id()
-    zoe = {"X-ImageChat-Author-Id": "zoe-000001", "X-ImageChat-Author-Name": "Zo%C3%AB%20%E6%9D%8E"}
+    zoe = fresh_server.sign_in("Zoë 李")
     with live(fresh_server) as ws:
         subscribe(ws, url_id)
         rest.create(url_id, "<img src=x onerror=alert(1)> 再见", headers=zoe)
         frame = recv_text(ws)
-    assert '"name":"Zoë 李"' in frame
+    assert f'"author":{{"id":"{fresh_server.author_id(zoe)}","name":"Zoë 李"}}' in frame
     assert '"text":"<img src=x onerror=alert(1)> 再见"' in frame
     assert stored_events(fresh_server)[0][3] == frame
 
@@ -353,23 +396,16 @@ def test_binary_frame_answers_invalid_frame(server: ServerProcess) -> None:
         assert_next_is_pong(ws)
 
 
-def test_subscribe_to_unknown_tenant_answers_tenant_not_found(server: ServerProcess) -> None:
-    with live(server) as ws:
-        ws.send(json.dumps({"type": "subscribe", "tenant": "nope", "urlId": new_url_id()}))
-        assert_error_frame(ws, "tenant_not_found")
-        assert_next_is_pong(ws)
-
-
 @pytest.mark.parametrize(
     "request_",
     [
-        {"type": "subscribe", "tenant": "demo"},
-        {"type": "subscribe", "tenant": "demo", "urlId": ""},
-        {"type": "subscribe", "tenant": "demo", "urlId": "   "},
-        {"type": "subscribe", "tenant": "demo", "urlId": None},
-        {"type": "subscribe", "tenant": "demo", "urlId": 42},
-        {"type": "subscribe", "tenant": "demo", "urlId": "u" * 513},
-        {"type": "subscribe", "tenant": "demo", "urlId": "img-\x00"},
+        {"type": "subscribe"},
+        {"type": "subscribe", "urlId": ""},
+        {"type": "subscribe", "urlId": "   "},
+        {"type": "subscribe", "urlId": None},
+        {"type": "subscribe", "urlId": 42},
+        {"type": "subscribe", "urlId": "u" * 513},
+        {"type": "subscribe", "urlId": "img-\x00"},
     ],
     ids=["missing", "empty", "blank", "null", "number", "too-long", "control-char"],
 )
@@ -380,23 +416,112 @@ def test_subscribe_with_a_bad_url_id_answers_invalid_field(server: ServerProcess
         assert_next_is_pong(ws)
 
 
-@pytest.mark.parametrize("tenant", [None, "", 7], ids=["missing", "empty", "number"])
-def test_subscribe_with_a_bad_tenant_answers_invalid_field(server: ServerProcess, tenant: Any) -> None:
-    request_ = {"type": "subscribe", "urlId": new_url_id()}
-    if tenant is not None:
-        request_["tenant"] = tenant
+# -- handshake: the tenant is in the path, the origin must be one it allows -------------------
+
+
+def test_connecting_to_an_unknown_tenant_is_refused_with_404(server: ServerProcess) -> None:
+    url = server.ws_url.replace("/tenants/demo/live", "/tenants/nope/live")
+    assert url != server.ws_url
+    refused = refused_handshake(url, server.url)
+    assert refused.response.status_code == 404
+    assert json.loads(bytes(refused.response.body))["error"] == "tenant_not_found"
+
+
+def test_connecting_without_an_allowed_origin_is_refused_with_403(server: ServerProcess, subtests: Any) -> None:
+    origins = {
+        "missing": None,
+        "foreign": FOREIGN_ORIGIN,
+        "opaque": "null",
+        "same-port-other-host": server.url.replace("127.0.0.1", "localhost"),
+    }
+    for case, origin in origins.items():
+        with subtests.test(case):
+            refused = refused_handshake(server.ws_url, origin)
+            assert refused.response.status_code == 403
+            assert json.loads(bytes(refused.response.body))["error"] == "origin_not_allowed"
+    with live(server) as ws:  # the refusals left the server serving
+        assert_next_is_pong(ws)
+
+
+@pytest.mark.parametrize("tenant", ["nope", "", 7, None], ids=["unknown", "empty", "number", "null"])
+def test_a_tenant_field_in_subscribe_is_ignored(server: ServerProcess, rest: Rest, tenant: Any) -> None:
+    """The tenant is the one in the socket's path; a subscribe frame cannot name another."""
+    url_id = new_url_id()
     with live(server) as ws:
-        ws.send(json.dumps(request_))
-        assert assert_error_frame(ws, "invalid_field")["message"].startswith("tenant: ")
+        assert subscribe(ws, url_id, tenant=tenant) == 0
+        marker_id = rest.create(url_id)["marker"]["id"]
+        event = json.loads(recv_text(ws))
+        assert (event["type"], event["marker"]["id"]) == ("new-image-chat", marker_id)
+
+
+# -- subscribe: an optional session token -------------------------------------------------------
+
+
+def test_subscribing_with_a_valid_token_receives_events_as_without_one(server: ServerProcess, rest: Rest) -> None:
+    url_id = new_url_id()
+    with live(server) as signed_in, live(server) as anonymous:
+        answer = subscribe_frame(signed_in, url_id, token=rest.token())
+        assert (answer["seq"], answer["resume"], answer["reason"]) == (0, False, "new")
+        subscribe(anonymous, url_id)
+        rest.create(url_id)
+        frame = recv_text(signed_in)
+        assert json.loads(frame)["type"] == "new-image-chat"
+        assert recv_text(anonymous) == frame
+
+
+@pytest.mark.parametrize(
+    ("token", "code", "field"),
+    [
+        ("garbage", "invalid_token", None),
+        ("v1.e30.AAAA", "invalid_token", None),
+        (7, "invalid_field", "token"),
+        (["v1.e30.AAAA"], "invalid_field", "token"),
+    ],
+    ids=["garbage", "forged", "number", "list"],
+)
+def test_subscribe_with_a_bad_token_answers_an_error_frame(
+    server: ServerProcess, token: Any, code: str, field: str | None
+) -> None:
+    with live(server) as ws:
+        ws.send(json.dumps({"type": "subscribe", "urlId": new_url_id(), "token": token}))
+        frame = assert_error_frame(ws, code)
+        if field is not None:
+            assert frame["message"].startswith(f"{field}: "), frame
+        assert_next_is_pong(ws)
+
+
+def test_subscribe_with_a_tampered_token_answers_invalid_token(server: ServerProcess, rest: Rest) -> None:
+    version, _, signature = rest.token().split(".")
+    _, bob_claims, _ = rest.token(rest.bob).split(".")
+    for token in [rest.token() + "x", f"{version}.{bob_claims}.{signature}"]:
+        with live(server) as ws:
+            ws.send(json.dumps({"type": "subscribe", "urlId": new_url_id(), "token": token}))
+            assert_error_frame(ws, "invalid_token")
+            assert_next_is_pong(ws)
+
+
+@pytest.mark.xfail(
+    reason="server bug: Sessions.verify passes the token's signature part to hmac.compare_digest as a str; "
+    "a non-ASCII signature raises TypeError, which escapes live_endpoint's ApiError handler and drops the "
+    "socket (no close frame) instead of answering an invalid_token error frame",
+    strict=True,
+)
+def test_subscribe_with_a_non_ascii_token_signature_answers_invalid_token(server: ServerProcess, rest: Rest) -> None:
+    forged = rest.token().rsplit(".", 1)[0] + ".é"
+    with live(server) as ws:
+        ws.send(json.dumps({"type": "subscribe", "urlId": new_url_id(), "token": forged}))
+        assert_error_frame(ws, "invalid_token")
         assert_next_is_pong(ws)
 
 
 def test_a_failed_subscribe_leaves_the_connection_free_to_subscribe(server: ServerProcess, rest: Rest) -> None:
     url_id = new_url_id()
     with live(server) as ws:
-        ws.send(json.dumps({"type": "subscribe", "tenant": "nope", "urlId": url_id}))
-        assert_error_frame(ws, "tenant_not_found")
-        assert subscribe(ws, url_id) == 0
+        ws.send(json.dumps({"type": "subscribe", "urlId": ""}))
+        assert_error_frame(ws, "invalid_field")
+        ws.send(json.dumps({"type": "subscribe", "urlId": url_id, "token": "garbage"}))
+        assert_error_frame(ws, "invalid_token")
+        assert subscribe(ws, url_id, token=rest.token()) == 0
         rest.create(url_id)
         assert json.loads(recv_text(ws))["type"] == "new-image-chat"
 
@@ -405,7 +530,7 @@ def test_a_second_subscribe_answers_already_subscribed_and_keeps_the_first(serve
     first, second = new_url_id(), new_url_id()
     with live(server) as ws:
         subscribe(ws, first)
-        ws.send(json.dumps({"type": "subscribe", "tenant": "demo", "urlId": second}))
+        ws.send(json.dumps({"type": "subscribe", "urlId": second}))
         assert_error_frame(ws, "already_subscribed")
         assert_next_is_pong(ws)
         rest.create(second)
@@ -419,7 +544,7 @@ def test_a_second_subscribe_to_the_same_image_answers_already_subscribed(server:
     url_id = new_url_id()
     with live(server) as ws:
         subscribe(ws, url_id)
-        ws.send(json.dumps({"type": "subscribe", "tenant": "demo", "urlId": url_id}))
+        ws.send(json.dumps({"type": "subscribe", "urlId": url_id}))
         assert_error_frame(ws, "already_subscribed")
         assert_next_is_pong(ws)
 
@@ -433,7 +558,7 @@ def test_deeply_nested_frame_answers_an_error_frame(server: ServerProcess) -> No
 
 def test_subscribe_with_a_lone_surrogate_url_id_answers_an_error_frame(server: ServerProcess) -> None:
     with live(server) as ws:
-        ws.send('{"type":"subscribe","tenant":"demo","urlId":"img-\\ud800"}')
+        ws.send('{"type":"subscribe","urlId":"img-\\ud800"}')
         assert_error_frame(ws, "invalid_field")
         assert_next_is_pong(ws)
 
