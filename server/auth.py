@@ -58,7 +58,7 @@ class Sessions:
     def verify(self, token: str, tenant_id: str) -> Identity:
         version, _, rest = token.partition(".")
         body, _, signature = rest.partition(".")
-        if version != "v1" or not body or not hmac.compare_digest(self._sign(body), signature):
+        if version != "v1" or not body or not hmac.compare_digest(self._sign(body).encode(), _bytes(signature)):
             raise unauthorized("invalid_token", "the session token is not one this server signed")
         try:
             claims = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
@@ -93,6 +93,12 @@ async def signing_key(engine: AsyncEngine, configured: str | None) -> bytes:
 
 
 def bearer_token(authorization: str | None) -> str:
-    if not authorization or not authorization.startswith("Bearer "):
+    scheme, _, token = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
         raise unauthorized("missing_token", "sign in first: send Authorization: Bearer <session token>")
-    return authorization.removeprefix("Bearer ").strip()
+    return token.strip()
+
+
+def _bytes(text: str) -> bytes:
+    """For constant-time comparison, which takes ASCII str or bytes: any text becomes bytes."""
+    return text.encode("utf-8", "surrogatepass")

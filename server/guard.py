@@ -64,7 +64,9 @@ class Guard:
 
     def identify(self, connection: HTTPConnection, tenant: Tenant, token: str | None = None) -> Identity:
         try:
-            return self.sessions.verify(token or bearer_token(connection.headers.get("authorization")), tenant.id)
+            if token is None:
+                token = bearer_token(connection.headers.get("authorization"))
+            return self.sessions.verify(token, tenant.id)
         except ApiError as error:
             self._refused(connection, error.code)
             raise

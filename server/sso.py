@@ -47,7 +47,7 @@ def verify_sso(sso: str, secret: str, *, max_age: float = MAX_AGE_SECONDS, now: 
     payload, _, signature = sso.partition(".")
     if not payload or not signature or not secret:
         raise SsoError("invalid_sso", "the sign-on payload is not in the payload.signature form")
-    if not hmac.compare_digest(_signature(secret, payload), signature):
+    if not hmac.compare_digest(_signature(secret, payload).encode(), signature.encode("utf-8", "surrogatepass")):
         raise SsoError("invalid_sso", "the sign-on payload's signature does not match this tenant's secret")
     try:
         document = json.loads(_b64decode(payload))

@@ -500,12 +500,6 @@ def test_subscribe_with_a_tampered_token_answers_invalid_token(server: ServerPro
             assert_next_is_pong(ws)
 
 
-@pytest.mark.xfail(
-    reason="server bug: Sessions.verify passes the token's signature part to hmac.compare_digest as a str; "
-    "a non-ASCII signature raises TypeError, which escapes live_endpoint's ApiError handler and drops the "
-    "socket (no close frame) instead of answering an invalid_token error frame",
-    strict=True,
-)
 def test_subscribe_with_a_non_ascii_token_signature_answers_invalid_token(server: ServerProcess, rest: Rest) -> None:
     forged = rest.token().rsplit(".", 1)[0] + ".é"
     with live(server) as ws:

@@ -8,7 +8,7 @@ channel, so neither the API nor the WebSocket side knows which backend runs.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Protocol
 from urllib.parse import urlparse
@@ -25,13 +25,22 @@ class BrokerBackend(Protocol):
         ...
 
 
+# What `next_published` returns when messages may have been lost (a reconnection): every local
+# subscriber must be told to catch up from the event log.
+GAP = ("", "")
+
+
 def backend_for_url(url: str) -> BrokerBackend:
     scheme = urlparse(url).scheme
     if scheme == "memory":
         from imagechat.broker.memory import MemoryBackend
 
         return MemoryBackend()
-    raise ValueError(f"unsupported broker URL scheme {scheme!r} (supported: memory://)")
+    if scheme in ("redis", "rediss"):
+        from imagechat.broker.redis import RedisBackend
+
+        return RedisBackend(url)
+    raise ValueError(f"unsupported broker URL scheme {scheme!r} (supported: memory://, redis://, rediss://)")
 
 
 class Subscriber:
@@ -51,6 +60,11 @@ class Broker:
         self._backend = backend_for_url(url)
         self._subscribers: dict[str, set[Subscriber]] = {}
         self._listener: asyncio.Task[None] | None = None
+        self._gap_listeners: list[Callable[[], None]] = []
+
+    def on_gap(self, listener: Callable[[], None]) -> None:
+        """Call `listener` whenever messages may have been lost (the backend reconnected)."""
+        self._gap_listeners.append(listener)
 
     async def connect(self) -> None:
         await self._backend.connect()
@@ -83,6 +97,11 @@ class Broker:
 
     async def _listen(self) -> None:
         while True:
-            channel, message = await self._backend.next_published()
+            published = await self._backend.next_published()
+            if published == GAP:
+                for listener in self._gap_listeners:
+                    listener()
+                continue
+            channel, message = published
             for subscriber in self._subscribers.get(channel, ()):
                 subscriber._put(message)

@@ -1,0 +1,141 @@
+"""Redis pub/sub backend, for several server processes or machines.
+
+Redis pub/sub is at-most-once: messages published while a node's connection is down are lost.
+So the reader reconnects by itself, resubscribes, and reports a gap (`GAP`): the node then tells
+its viewers to resume from their last seq, and they catch up from the event log. A connection
+that dies silently (no error, no close) is found by probing: an idle subscription is PINGed,
+and no answer within a few probe intervals counts as dead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+import redis.asyncio as redis
+from redis.exceptions import RedisError
+
+from imagechat.broker import GAP
+
+log = logging.getLogger("imagechat.broker.redis")
+
+PREFIX = "imagechat:"
+PROBE_SECONDS = 5.0  # ping an idle subscription this often; dead after 3 silent probes
+RETRY_SECONDS = (0.2, 0.5, 1, 2, 5)
+
+
+class RedisBackend:
+    def __init__(self, url: str, probe_seconds: float = PROBE_SECONDS) -> None:
+        self._url = url
+        self._probe = probe_seconds
+        self._client: redis.Redis | None = None
+        self._pubsub = None
+        self._channels: set[str] = set()
+        self._confirmations: dict[str, asyncio.Future[None]] = {}
+        self._published: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
+        self._reader: asyncio.Task[None] | None = None
+        self._connected = asyncio.Event()
+
+    async def connect(self) -> None:
+        self._client = redis.from_url(self._url, decode_responses=True, socket_connect_timeout=5)
+        self._reader = asyncio.create_task(self._read_forever(), name="redis-reader")
+        try:
+            await asyncio.wait_for(self._connected.wait(), 10)
+        except TimeoutError:
+            log.warning("Redis at %s is not answering yet; live events wait for it", self._url)
+
+    async def disconnect(self) -> None:
+        if self._reader is not None:
+            self._reader.cancel()
+        if self._client is not None:
+            await self._client.aclose()
+
+    async def subscribe(self, channel: str) -> None:
+        """Returns once Redis confirmed the subscription (or the connection is down: then the
+        reconnection resubscribes and reports a gap)."""
+        self._channels.add(channel)
+        if self._pubsub is None:
+            return
+        confirmed = self._confirmations[channel] = asyncio.get_running_loop().create_future()
+        try:
+            await self._pubsub.subscribe(PREFIX + channel)
+            await asyncio.wait_for(asyncio.shield(confirmed), 5)
+        except (RedisError, OSError, TimeoutError) as error:
+            log.warning("subscribing to %s failed (%s); the reconnection will resubscribe", channel, error)
+        finally:
+            self._confirmations.pop(channel, None)
+
+    async def unsubscribe(self, channel: str) -> None:
+        self._channels.discard(channel)
+        if self._pubsub is not None:
+            try:
+                await self._pubsub.unsubscribe(PREFIX + channel)
+            except (RedisError, OSError):
+                pass  # the connection is gone: the resubscription will leave this one out
+
+    async def publish(self, channel: str, message: str) -> None:
+        assert self._client is not None
+        try:
+            await self._client.publish(PREFIX + channel, message)
+        except (RedisError, OSError) as error:
+            # The change is stored; viewers catch up when the reconnected nodes tell them to resume.
+            log.warning("publishing to Redis failed: %s", error)
+
+    async def next_published(self) -> tuple[str, str]:
+        return await self._published.get()
+
+    async def _read_forever(self) -> None:
+        attempt = 0
+        first = True
+        while True:
+            assert self._client is not None
+            pubsub = self._client.pubsub()
+            try:
+                await pubsub.ping()  # connects
+                if self._channels:
+                    await pubsub.subscribe(*(PREFIX + channel for channel in self._channels))
+                self._pubsub = pubsub
+                self._connected.set()
+                if not first:
+                    log.info("reconnected to Redis; resubscribed to %d channels", len(self._channels))
+                    self._published.put_nowait(GAP)
+                first, attempt = False, 0
+                await self._read(pubsub)
+            except asyncio.CancelledError:
+                raise
+            except (RedisError, OSError, ConnectionError, TimeoutError) as error:
+                if self._pubsub is not None or first:
+                    log.warning("lost Redis pub/sub connection: %s", error)
+                self._pubsub = None
+                self._connected.clear()
+                await asyncio.sleep(RETRY_SECONDS[min(attempt, len(RETRY_SECONDS) - 1)])
+                attempt += 1
+            finally:
+                self._pubsub = None
+                try:
+                    await pubsub.aclose()
+                except (RedisError, OSError):
+                    pass
+
+    async def _read(self, pubsub) -> None:  # type: ignore[no-untyped-def]
+        heard = time.monotonic()
+        probed = heard
+        while True:
+            message = await pubsub.get_message(timeout=self._probe / 2)
+            now = time.monotonic()
+            if message is not None:
+                heard = now
+                kind = message["type"]
+                channel = message.get("channel") or ""
+                if kind == "message":
+                    self._published.put_nowait((channel.removeprefix(PREFIX), message["data"]))
+                elif kind == "subscribe":
+                    confirmed = self._confirmations.get(channel.removeprefix(PREFIX))
+                    if confirmed is not None and not confirmed.done():
+                        confirmed.set_result(None)
+            if now - heard > 3 * self._probe:
+                raise ConnectionError(f"Redis pub/sub silent for {now - heard:.0f} s")
+            if now - heard > self._probe and now - probed > self._probe:
+                probed = now
+                await pubsub.ping()
