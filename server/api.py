@@ -10,7 +10,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from imagechat import limits
-from imagechat.errors import ApiError
+from imagechat.errors import ApiError, invalid
 from imagechat.store import Change
 from imagechat.validation import clean_fraction, clean_id, clean_text, clean_url_id, optional_id
 
@@ -130,6 +130,7 @@ async def create_marker(request: Request) -> JSONResponse:
         marker_id=optional_id(body, "id"),
         comment_id=optional_id(body, "commentId"),
     )
+    request.app.state.services.usage.marker_created(tenant.id)
     return await _publish(request, change, 201)
 
 
@@ -242,11 +243,35 @@ async def delete_comment(request: Request) -> JSONResponse:
     return await _publish(request, change, 200)
 
 
+async def get_usage(request: Request) -> JSONResponse:
+    """
+    summary: What live sync cost this tenant, per minute, with its busiest images
+    description: >
+      For the site's owner: send `Authorization: Secret <tenant API secret>` (or the session token
+      of a signed-on `admin`). Counts add up over every server node.
+    parameters:
+      - {name: tenant, in: path, required: true, schema: {type: string}}
+      - {name: minutes, in: query, required: false, schema: {type: integer, default: 60, maximum: 43200}}
+    responses:
+      200: {description: "{tenant, name, from, to, bucketSeconds, totals, series, busiestImages}"}
+      401: {description: "missing_secret, invalid_secret"}
+    """
+    services = request.app.state.services
+    tenant = await services.guard.tenant_owner(request)
+    raw = request.query_params.get("minutes", "60")
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_USAGE_MINUTES:
+        raise invalid("minutes", f"must be a whole number from 1 to {MAX_USAGE_MINUTES}")
+    report = await services.usage.report(tenant.id, int(raw))
+    return JSONResponse({"tenant": tenant.id, "name": tenant.name, **report})
+
+
+MAX_USAGE_MINUTES = 30 * 24 * 60
 PREFIX = "/tenants/{tenant}"  # under the /api/v1 mount
 
 routes = [
     Route(f"{PREFIX}/sessions", create_session, methods=["POST"]),
     Route(f"{PREFIX}/snapshot", get_snapshot, methods=["GET"]),
+    Route(f"{PREFIX}/usage", get_usage, methods=["GET"]),
     Route(f"{PREFIX}/markers", create_marker, methods=["POST"]),
     Route(f"{PREFIX}/markers/{{marker}}", delete_marker, methods=["DELETE"]),
     Route(f"{PREFIX}/markers/{{marker}}/comments", add_comment, methods=["POST"]),

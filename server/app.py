@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from prometheus_client import make_asgi_app
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
@@ -27,6 +28,7 @@ from imagechat.hub import Hub
 from imagechat.live import live_endpoint
 from imagechat.store import Store
 from imagechat.tenants import Tenants
+from imagechat.usage import Usage
 
 schemas = SchemaGenerator(
     {"openapi": "3.0.0", "info": {"title": "ImageChat API", "version": "1"}}
@@ -42,6 +44,7 @@ class Services:
     guard: Guard
     broker: Broker
     hub: Hub
+    usage: Usage
 
 
 async def openapi_schema(request: Request) -> JSONResponse:
@@ -76,16 +79,19 @@ def create_app(settings: Settings) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         broker = Broker(settings.broker_url)
         await broker.connect()
-        hub = Hub(broker, settings.heartbeat_seconds)
+        hub = Hub(broker, settings.heartbeat_seconds, settings.batch_window_seconds, settings.batch_max_events)
         sessions = Sessions(await signing_key(engine, settings.secret_key))
+        usage = Usage(engine, settings.usage_flush_seconds)
+        usage.start()
         app.state.services = Services(
             settings=settings, store=Store(engine, settings.max_markers_per_image), tenants=tenants,
-            sessions=sessions, guard=Guard(tenants, sessions, settings), broker=broker, hub=hub,
+            sessions=sessions, guard=Guard(tenants, sessions, settings), broker=broker, hub=hub, usage=usage,
         )
         try:
             yield
         finally:
             await hub.close()
+            await usage.stop()
             await broker.disconnect()
             await engine.dispose()
 
@@ -103,6 +109,7 @@ def create_app(settings: Settings) -> Starlette:
             ]),
         ]),
         Route("/demo/sso", demo.signed_on_page),
+        Mount("/metrics", app=make_asgi_app()),
         Mount("/widget", StaticFiles(directory=settings.widget_dir), name="widget"),
         Mount("/vendor/pyscript", StaticFiles(directory=node_modules / "@pyscript/core/dist", check_dir=False)),
         Mount("/vendor/pyodide", StaticFiles(directory=node_modules / "pyodide", check_dir=False)),

@@ -77,7 +77,16 @@ def main(argv: list[str] | None = None) -> None:
             parser.exit(2, f"imagechat tenant {args.action}: {error}\n")
 
 
+class DenialNoiseFilter(logging.Filter):
+    """uvicorn 0.54 logs "returned without completing handshake" as an ERROR even after an ASGI
+    denial response (our refused handshakes: unknown tenant, forbidden origin): not an error."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "without completing handshake" not in record.getMessage()
+
+
 def serve_forever(settings: Settings) -> None:
+    logging.getLogger("uvicorn.error").addFilter(DenialNoiseFilter())
     scheme = "https" if settings.ssl_certfile else "http"
     print(f"ImageChat is serving the demo at {scheme}://{settings.host}:{settings.port}/demo/", flush=True)
     uvicorn.run(

@@ -28,6 +28,12 @@ class Settings:
     heartbeat_seconds: float = 15.0
     # A client that missed more events than this reloads the snapshot instead of replaying them.
     replay_limit: int = 1000
+    # Events of one image closer together than this go to each viewer as one `batch` frame
+    # (0 turns batching off); at most this many events per batch.
+    batch_window_seconds: float = 0.05
+    batch_max_events: int = 50
+    # Usage counts are added to the database this often (and at shutdown).
+    usage_flush_seconds: float = 5.0
     max_markers_per_image: int = limits.MAX_MARKERS_PER_IMAGE
     # Rate limits, per tenant: changes (and sign-ins) by one user, and requests from one IP address.
     user_changes_per_minute: float = 30

@@ -3,6 +3,7 @@ Tenant, origin, rate limits, identity and read-only mode are checked in this one
 
 from __future__ import annotations
 
+import hmac
 import logging
 import secrets
 from typing import Any
@@ -61,6 +62,19 @@ class Guard:
             raise ApiError(403, "readonly", f"tenant {tenant.id!r} is read-only: viewing only")
         self._limit(self._user_limits, f"{tenant.id}|{identity.id}", connection)
         return tenant, identity
+
+    async def tenant_owner(self, connection: HTTPConnection) -> Tenant:
+        """The site's owner: `Authorization: Secret <API secret>`, or a signed-on admin."""
+        tenant = await self.tenant(connection, check_origin=False)
+        scheme, _, credential = (connection.headers.get("authorization") or "").partition(" ")
+        if scheme.lower() == "bearer" and "admin" in self.identify(connection, tenant).roles:
+            return tenant
+        if scheme.lower() != "secret" or not credential:
+            raise ApiError(401, "missing_secret", "send Authorization: Secret <the tenant's API secret>")
+        if not hmac.compare_digest(credential.strip().encode("utf-8", "surrogatepass"), tenant.secret.encode()):
+            self._refused(connection, "invalid_secret")
+            raise ApiError(401, "invalid_secret", "the API secret does not match this tenant")
+        return tenant
 
     def identify(self, connection: HTTPConnection, tenant: Tenant, token: str | None = None) -> Identity:
         try:

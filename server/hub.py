@@ -13,21 +13,27 @@ import json
 from starlette.websockets import WebSocket
 
 from imagechat import limits, protocol
+from imagechat.batching import Batcher
 from imagechat.broker import Broker
+from imagechat.usage import Usage
 
 # Close code for a viewer too slow to keep up; its client reconnects and reloads.
 CLOSE_TOO_SLOW = 4008
 HEARTBEAT = protocol.dumps({"type": "heartbeat"})
+# Sent when this node may have missed events (its broker connection dropped): resume from your seq.
+RESYNC = protocol.dumps({"type": "resync"})
 
 
 class Viewer:
     """One WebSocket. Frames go through an outbox so that one slow socket never holds up others."""
 
-    def __init__(self, websocket: WebSocket) -> None:
+    def __init__(self, websocket: WebSocket, tenant_id: str, usage: Usage) -> None:
         self.websocket = websocket
-        self._outbox: asyncio.Queue[str | None] = asyncio.Queue(limits.MAX_PENDING_FRAMES_PER_SOCKET)
+        self._tenant_id = tenant_id
+        self._usage = usage
+        self._outbox: asyncio.Queue[tuple[str, int] | None] = asyncio.Queue(limits.MAX_PENDING_FRAMES_PER_SOCKET)
         self._dropped = False
-        self._held: list[str] | None = None
+        self._held: list[tuple[str, int]] | None = None
 
     def hold(self) -> None:
         """Keep live events aside while the missed ones are replayed from the log."""
@@ -36,22 +42,28 @@ class Viewer:
     def release(self, replayed_up_to: int) -> None:
         """Send the live events kept aside, but those the replay already sent."""
         held, self._held = self._held or [], None
-        for frame in held:
-            if json.loads(frame)["seq"] > replayed_up_to:
-                self.send(frame)
+        for frame, size in held:
+            message = json.loads(frame)
+            if message["type"] != "batch":
+                if message.get("seq", replayed_up_to + 1) > replayed_up_to:
+                    self.send(frame, size)
+                continue
+            events = [event for event in message["events"] if event["seq"] > replayed_up_to]
+            if events:
+                self.send(protocol.dumps({"type": "batch", "events": events}))
 
-    def deliver(self, frame: str) -> None:
-        """A live event from the hub."""
+    def deliver(self, frame: str, size: int) -> None:
+        """A live frame from the hub, already measured (one measure for all its viewers)."""
         if self._held is not None:
-            self._held.append(frame)
+            self._held.append((frame, size))
         else:
-            self.send(frame)
+            self.send(frame, size)
 
-    def send(self, frame: str) -> None:
+    def send(self, frame: str, size: int | None = None) -> None:
         if self._dropped:
             return
         try:
-            self._outbox.put_nowait(frame)
+            self._outbox.put_nowait((frame, len(frame.encode()) if size is None else size))
         except asyncio.QueueFull:
             # Drop what is queued: the client reloads the image's state when it reconnects.
             self._dropped = True
@@ -60,8 +72,10 @@ class Viewer:
             self._outbox.put_nowait(None)  # the writer closes the socket at this marker
 
     async def run_writer(self) -> None:
-        while (frame := await self._outbox.get()) is not None:
+        while (item := await self._outbox.get()) is not None:
+            frame, size = item
             await self.websocket.send_text(frame)
+            self._usage.frame_sent(self._tenant_id, size)
         await self.websocket.close(CLOSE_TOO_SLOW, "too slow: reconnect and reload")
 
 
@@ -71,12 +85,21 @@ class _Room:
         self.ready = asyncio.Event()
         self.pump: asyncio.Task[None] | None = None
 
+    def fan_out(self, frame: str) -> None:
+        size = len(frame.encode())
+        for viewer in self.viewers:
+            viewer.deliver(frame, size)
+
 
 class Hub:
-    def __init__(self, broker: Broker, heartbeat_seconds: float) -> None:
+    def __init__(self, broker: Broker, heartbeat_seconds: float, batch_window_seconds: float = 0.0,
+                 batch_max_events: int = 50) -> None:
         self._broker = broker
         self._rooms: dict[str, _Room] = {}
+        self._batch_window = batch_window_seconds
+        self._batch_max = batch_max_events
         self._heartbeat = asyncio.create_task(self._beat(heartbeat_seconds), name="heartbeat")
+        broker.on_gap(self._on_gap)
 
     async def join(self, channel: str, viewer: Viewer) -> None:
         """Returns once every event published on `channel` from now on will reach `viewer`."""
@@ -113,9 +136,16 @@ class Hub:
     async def _pump(self, channel: str, room: _Room) -> None:
         async with self._broker.subscribe(channel) as subscriber:
             room.ready.set()
+            batcher = Batcher(self._batch_window, self._batch_max, room.fan_out) if self._batch_window > 0 else None
             async for frame in subscriber:
-                for viewer in room.viewers:
-                    viewer.deliver(frame)
+                if batcher is None:
+                    room.fan_out(frame)
+                else:
+                    batcher.add(frame)
+
+    def _on_gap(self) -> None:
+        for room in self._rooms.values():
+            room.fan_out(RESYNC)
 
     async def _beat(self, interval: float) -> None:
         """Tell every viewer the connection lives, so that clients detect dead ones (a socket can
@@ -123,5 +153,4 @@ class Hub:
         while True:
             await asyncio.sleep(interval)
             for room in self._rooms.values():
-                for viewer in room.viewers:
-                    viewer.send(HEARTBEAT)
+                room.fan_out(HEARTBEAT)

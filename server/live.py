@@ -53,7 +53,7 @@ class Session:
     def __init__(self, websocket: WebSocket, tenant: Tenant) -> None:
         self.services = websocket.app.state.services
         self.websocket = websocket
-        self.viewer = Viewer(websocket)
+        self.viewer = Viewer(websocket, tenant.id, self.services.usage)
         self.tenant = tenant
         self.tenant_id = tenant.id
         self.url_id = ""
@@ -146,6 +146,8 @@ async def live_endpoint(websocket: WebSocket) -> None:
         await _refuse(websocket, ApiError(429, "too_many_connections", "too many live connections from this address"))
         return
     await websocket.accept()
+    usage = websocket.app.state.services.usage
+    usage.connection_opened(tenant.id)
     session = Session(websocket, tenant)
     writer = asyncio.create_task(session.viewer.run_writer())
     try:
@@ -158,6 +160,7 @@ async def live_endpoint(websocket: WebSocket) -> None:
             except ApiError as error:
                 session.viewer.send(error_frame(error.code, error.message))
     finally:
+        usage.connection_closed(tenant.id)
         guard.close_connection(websocket)
         session.close()
         writer.cancel()

@@ -88,3 +88,15 @@ events = Table(
     Column("payload", Text, nullable=False),
     Column("created_at", BigInteger, nullable=False),
 )
+
+# What live sync costs each tenant, per minute (ms since the epoch, at the minute's start).
+usage = Table(
+    "usage",
+    metadata,
+    Column("tenant_id", String(64), ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True),
+    Column("minute", BigInteger, primary_key=True),
+    Column("messages", BigInteger, nullable=False),  # pubSubMessageCount: frames sent to viewers
+    Column("bytes", BigInteger, nullable=False),  # pubSubBandwidth: their bytes
+    Column("connections", BigInteger, nullable=False),  # live connections opened
+    Column("markers", BigInteger, nullable=False),  # markers created
+)

@@ -83,6 +83,11 @@ class Widget:
         kind = frame.get("type")
         if kind in LIVE_EVENTS:
             self._apply(frame)
+        elif kind == "batch":  # several events of a busy moment, in order
+            for event in frame["events"]:
+                self._apply(event)
+        elif kind == "resync" and self.state.seq is not None:  # the server may have missed some
+            self.connection.send({"type": "resume", "since": self.state.seq})
         elif kind == "subscribed" and not frame.get("resume"):
             self._load_snapshot()
         elif kind == "reload":
