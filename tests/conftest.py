@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -14,6 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext
+
+from tests.services import Postgres, Redis, free_port, run
 
 CHROMIUM = os.environ.get("IMAGECHAT_CHROMIUM", "/usr/bin/chromium")
 # Without the networking flags Chromium tries to reach outside hosts at start.
@@ -31,18 +32,13 @@ def wait_until(condition, timeout: float = 10) -> None:
         time.sleep(0.05)  # a polling interval, not a wait for the product
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 class ServerProcess:
     """`python -m imagechat serve` on its own port and SQLite file, as a user would run it."""
 
     def __init__(self, db_path: Path, port: int | None = None, *flags: str, env: dict[str, str] | None = None,
-                 scheme: str = "http", verify: bool | str = True) -> None:
+                 scheme: str = "http", verify: bool | str = True, database_url: str | None = None) -> None:
         self.db_path = db_path
+        self.database_url = database_url or f"sqlite:///{db_path}"
         self.flags = flags
         self.env = {**os.environ, **(env or {})}
         self.port = port or free_port()
@@ -55,7 +51,7 @@ class ServerProcess:
     def start(self) -> "ServerProcess":
         command = [
             sys.executable, "-m", "imagechat", "serve", "--port", str(self.port),
-            "--database-url", f"sqlite:///{self.db_path}", *self.flags,
+            "--database-url", self.database_url, *self.flags,
         ]
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=self.env)
@@ -105,18 +101,28 @@ class ServerProcess:
     def cli(self, *arguments: str) -> str:
         """Run an `imagechat` command on this server's database; its output."""
         done = subprocess.run(
-            [sys.executable, "-m", "imagechat", *arguments, "--database-url", f"sqlite:///{self.db_path}"],
+            [sys.executable, "-m", "imagechat", *arguments, "--database-url", self.database_url],
             capture_output=True, text=True, check=True,
         )
         return done.stdout
 
     def rows(self) -> dict[str, list[tuple]]:
-        """Every stored row, read straight from the SQLite file."""
+        """Every stored row, read straight from the database (not through the server)."""
+        tables = ("tenants", "images", "markers", "comments", "events")
+        if self.database_url.startswith("postgresql"):
+            import asyncpg
+
+            async def fetch() -> dict[str, list[tuple]]:
+                connection = await asyncpg.connect(self.database_url)
+                try:
+                    return {table: sorted((tuple(row) for row in await connection.fetch(f"SELECT * FROM {table}")),
+                                          key=repr) for table in tables}
+                finally:
+                    await connection.close()
+
+            return run(fetch())
         with sqlite3.connect(self.db_path) as db:
-            return {
-                table: sorted(db.execute(f"SELECT * FROM {table}").fetchall(), key=repr)
-                for table in ("tenants", "images", "markers", "comments", "events")
-            }
+            return {table: sorted(db.execute(f"SELECT * FROM {table}").fetchall(), key=repr) for table in tables}
 
 
 @pytest.fixture(scope="session")
@@ -148,6 +154,28 @@ def server_with(tmp_path: Path) -> Iterator:
     yield start
     for process in started:
         process.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Postgres]:
+    server = Postgres.find_or_start()
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest):
+    """For suites that run on both databases: makes a new, empty database's URL (None: SQLite)."""
+    if request.param == "sqlite":
+        return lambda: None
+    return request.getfixturevalue("postgres").new_database
+
+
+@pytest.fixture
+def redis_server() -> Iterator[Redis]:
+    server = Redis().start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="session")

@@ -34,17 +34,19 @@ NO_RATE_LIMITS = ("--ip-requests-per-minute", "100000", "--user-changes-per-minu
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+def server(tmp_path_factory: pytest.TempPathFactory, database: Any) -> Iterator[ServerProcess]:
     """This module's shared server (overrides conftest's), with rate limits out of the way."""
-    process = ServerProcess(tmp_path_factory.mktemp("api") / "imagechat.db", None, *NO_RATE_LIMITS).start()
+    process = ServerProcess(
+        tmp_path_factory.mktemp("api") / "imagechat.db", None, *NO_RATE_LIMITS, database_url=database()
+    ).start()
     yield process
     process.stop()
 
 
 @pytest.fixture
-def fresh_server(server_with: Any) -> ServerProcess:
+def fresh_server(server_with: Any, database: Any) -> ServerProcess:
     """A server with an empty database (overrides conftest's), with rate limits out of the way."""
-    return server_with(*NO_RATE_LIMITS)
+    return server_with(*NO_RATE_LIMITS, database_url=database())
 
 
 def new_url_id() -> str:
@@ -952,6 +954,7 @@ def test_openapi_document_lists_every_tenant_path(api: Api) -> None:
     assert paths == {
         "/api/v1/tenants/{tenant}/sessions": {"post"},
         "/api/v1/tenants/{tenant}/snapshot": {"get"},
+        "/api/v1/tenants/{tenant}/usage": {"get"},
         "/api/v1/tenants/{tenant}/markers": {"post"},
         "/api/v1/tenants/{tenant}/markers/{marker}": {"delete"},
         "/api/v1/tenants/{tenant}/markers/{marker}/comments": {"post"},

@@ -11,9 +11,8 @@ make many changes from one address (rate limits are tested in test_security).
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from typing import Any
 from uuid import uuid4
 
@@ -32,17 +31,17 @@ NO_RATE_LIMITS = ("--ip-requests-per-minute", "100000", "--user-changes-per-minu
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+def server(tmp_path_factory: pytest.TempPathFactory, database: Any) -> Iterator[ServerProcess]:
     """This module's shared server (overrides conftest's), with rate limits out of the way."""
-    process = ServerProcess(tmp_path_factory.mktemp("live") / "imagechat.db", None, *NO_RATE_LIMITS).start()
+    process = ServerProcess(tmp_path_factory.mktemp("live") / "imagechat.db", None, *NO_RATE_LIMITS, database_url=database()).start()
     yield process
     process.stop()
 
 
 @pytest.fixture
-def fresh_server(server_with: Any) -> ServerProcess:
+def fresh_server(server_with: Any, database: Any) -> ServerProcess:
     """A server with an empty database (overrides conftest's), with rate limits out of the way."""
-    return server_with(*NO_RATE_LIMITS)
+    return server_with(*NO_RATE_LIMITS, database_url=database())
 
 
 def new_url_id() -> str:
@@ -151,10 +150,9 @@ def assert_error_frame(ws: ClientConnection, code: str) -> dict[str, Any]:
 
 def stored_events(server: ServerProcess) -> list[tuple[int, str, str | None, str]]:
     """(seq, type, broadcast_id, payload) of every stored event, in seq order (one image per fresh server)."""
-    with closing(sqlite3.connect(server.db_path)) as db:
-        rows = db.execute("SELECT image_id, seq, type, broadcast_id, payload FROM events ORDER BY image_id, seq").fetchall()
+    rows = sorted(server.rows()["events"], key=lambda row: (row[0], row[1]))  # image_id, seq, type, ...
     assert len({row[0] for row in rows}) <= 1
-    return [row[1:] for row in rows]
+    return [tuple(row[1:5]) for row in rows]
 
 
 @pytest.fixture

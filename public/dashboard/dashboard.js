@@ -13,7 +13,8 @@ const MINUTE = 60_000;
 const HOUR = 3_600_000;
 const DAY = 86_400_000;
 const METRICS = ["pubSubMessageCount", "pubSubBandwidth", "connections", "markersCreated"];
-const SVG_NS = "http://www.w3.org/2000/svg";
+// The SVG namespace, taken from the HTML parser so that these files hold no URL at all.
+const SVG_NS = new DOMParser().parseFromString("<svg></svg>", "text/html").body.firstElementChild.namespaceURI;
 
 const $ = (selector, root = document) => root.querySelector(selector);
 
@@ -21,7 +22,6 @@ const numberFormat = new Intl.NumberFormat(undefined);
 const clockFormat = new Intl.DateTimeFormat(undefined, { hour: "numeric", minute: "2-digit" });
 const clockSecondsFormat = new Intl.DateTimeFormat(undefined, { hour: "numeric", minute: "2-digit", second: "2-digit" });
 const hourFormat = new Intl.DateTimeFormat(undefined, { hour: "numeric" });
-const dayFormat = new Intl.DateTimeFormat(undefined, { weekday: "short", day: "numeric" });
 const dateFormat = new Intl.DateTimeFormat(undefined, { month: "short", day: "numeric" });
 const dateTimeFormat = new Intl.DateTimeFormat(undefined, {
   weekday: "short", month: "short", day: "numeric", hour: "numeric", minute: "2-digit",
@@ -160,9 +160,11 @@ function buildBuckets(usage) {
   } else {
     start = Math.floor(usage.from / size) * size;
   }
-  let n = Math.max(1, Math.ceil((usage.to - start) / size));
+  // `to` may be the end of the period (from + minutes) or the start of its last, current minute
+  // (then from + minutes is one minute after it): cover both, and whatever rows come just after.
+  const end = Math.max(usage.to, usage.from + usage.minutes * MINUTE);
+  let n = Math.max(1, Math.ceil((end - start) / size));
   const indexOf = (minute) => Math.floor((minute - start) / size);
-  // Tolerate a `to` that is inclusive (a row in the bucket right after the last one).
   for (const row of usage.series) {
     if (indexOf(Number(row.minute)) === n) n += 1;
   }
@@ -250,6 +252,8 @@ function showSignin({ error = "", tenant = state.tenant } = {}) {
   state.signedIn = false;
   state.usage = null;
   state.buckets = null;
+  els.page.classList.remove("is-loading");
+  setNotice("");
   els.dashboard.hidden = true;
   els.signin.hidden = false;
   document.title = "ImageChat — usage dashboard";
@@ -292,7 +296,6 @@ function syncPeriodButtons() {
   for (const button of els.periodButtons) {
     button.setAttribute("aria-pressed", String(Number(button.dataset.minutes) === state.minutes));
   }
-  els.legendBucket.textContent = state.minutes > 60 ? "per hour" : "per minute";
 }
 
 function setNotice(message, kind = "warning") {
@@ -417,7 +420,7 @@ function bandwidthScale(max, intervals) {
   const format = new Intl.NumberFormat(undefined, { maximumFractionDigits: digits, minimumFractionDigits: 0 });
   return {
     top: step * intervals * factor,
-    label: (i) => `${format.format(step * i)} ${unit}`,
+    label: (i) => (i === 0 ? "0" : `${format.format(step * i)} ${unit}`),
   };
 }
 
@@ -432,7 +435,7 @@ function timeTicks(buckets, size, plotWidth, span) {
     : span > 60
       ? [HOUR, 2 * HOUR, 3 * HOUR, 4 * HOUR, 6 * HOUR, 12 * HOUR]
       : [5 * MINUTE, 10 * MINUTE, 15 * MINUTE, 20 * MINUTE, 30 * MINUTE, HOUR];
-  const labelWidth = span > 1440 ? Math.max(textWidth(dayFormat.format(first)), clockWidth) : clockWidth;
+  const labelWidth = span > 1440 ? Math.max(textWidth(dateFormat.format(first)), clockWidth) : clockWidth;
   const step = candidates.find((c) => c * pxPerMs >= labelWidth + 18) || candidates[candidates.length - 1];
   const aligned = (t) => {
     const date = new Date(t);
@@ -450,8 +453,7 @@ function timeTicks(buckets, size, plotWidth, span) {
     const date = new Date(t);
     const midnight = date.getHours() === 0 && date.getMinutes() === 0;
     let label;
-    if (span > 1440) label = midnight ? dayFormat.format(t) : clockFormat.format(t);
-    else if (span > 60 && midnight) label = dateFormat.format(t);
+    if (span > 60 && midnight) label = dateFormat.format(t);
     else label = clockFormat.format(t);
     ticks.push({ t, x: (t - first) * pxPerMs, label, major: midnight && span > 60 });
   }
@@ -476,6 +478,7 @@ function renderChart() {
   const usage = state.usage;
   const empty = isEmpty(usage);
   els.emptyState.hidden = !empty;
+  els.legendBucket.textContent = hourly ? "per hour" : "per minute";
 
   const width = Math.max(280, Math.round(container.clientWidth || 640));
   const height = width < 560 ? 230 : 300;
@@ -518,6 +521,7 @@ function renderChart() {
   for (let i = 0; i <= left.intervals; i += 1) {
     const y = Math.round(yMessages(left.step * i)) + 0.5;
     svgEl("line", { x1: margin.left, x2: width - margin.right, y1: y, y2: y, class: i === 0 ? "baseline" : "" }, grid);
+    if (empty && i > 0) continue; // no scale to show: only the zero line
     const l = svgEl("text", { x: margin.left - 8, y, "text-anchor": "end", "dominant-baseline": "middle" }, axisLeft);
     l.textContent = leftLabels[i];
     const r = svgEl("text", { x: width - margin.right + 8, y, "text-anchor": "start", "dominant-baseline": "middle" }, axisRight);
@@ -572,7 +576,7 @@ function renderChart() {
     const line = points.map(([x, y], i) => `${i ? "L" : "M"}${x.toFixed(2)},${y.toFixed(2)}`).join("");
     const area = `${line}L${points[points.length - 1][0].toFixed(2)},${baseline}L${points[0][0].toFixed(2)},${baseline}Z`;
     svgEl("path", { class: "bandwidth-area", d: area }, svg);
-    svgEl("path", { class: "bandwidth-line", d: line }, svg);
+    svgEl("path", { class: "bandwidth-line", d: line, "stroke-width": band < 6 ? 1.5 : 2 }, svg);
   }
   const hoverDot = svgEl("circle", { class: "hover-dot", r: 4, cx: 0, cy: 0, visibility: "hidden" }, svg);
 
@@ -690,10 +694,12 @@ async function load({ background = false } = {}) {
       showSignin({ error: error.message, tenant: state.tenant });
       return;
     }
-    const message = error instanceof UsageError ? error.message : "something went wrong while loading usage";
     if (error instanceof UsageError && error.retryAfter) retryIn = Math.max(REFRESH_MS, error.retryAfter * 1000);
-    const shown = state.usage ? "Showing the last figures. " : "";
-    setNotice(`Couldn't refresh: ${message}. ${shown}Retrying in ${Math.round(retryIn / 1000)} s.`);
+    const reason = error instanceof UsageError && error.status === 429
+      ? "Too many requests right now"
+      : `Couldn't load usage: ${error instanceof UsageError ? error.message : "something went wrong"}`;
+    const retry = `retrying in ${Math.round(retryIn / 1000)} s`;
+    setNotice(state.usage ? `${reason}. Showing the last figures; ${retry}.` : `${reason}. Retrying in ${Math.round(retryIn / 1000)} s.`);
   } finally {
     if (state.controller === controller) {
       state.controller = null;
