@@ -129,6 +129,7 @@ class Usage:
         series = [{"minute": row["minute"], **{PUBLIC_NAMES[m]: row[m] for m in METRICS}} for row in rows]
         totals = {PUBLIC_NAMES[m]: sum(row[m] for row in rows) for m in METRICS}
         return {
-            "from": start, "to": minute_of(now), "bucketSeconds": 60, "totals": totals, "series": series,
+            # The period is [from, to): from the first minute's start to the current minute's end.
+            "from": start, "to": minute_of(now) + 60_000, "bucketSeconds": 60, "totals": totals, "series": series,
             "busiestImages": [{"urlId": url_id, "events": count} for url_id, count in busiest],
         }
