@@ -29,6 +29,7 @@ HOST_PAGE = """<!doctype html>
 <img id="first" src="{server}/demo/mockup.svg" data-image-chat data-tenant="acme" data-url-id="site-first" width="600" height="375">
 <img id="second" src="{server}/demo/mockup.svg?v=2" data-image-chat data-tenant="acme" width="600" height="375">
 <img id="plain" src="{server}/demo/mockup.svg" width="100" height="62">
+<img id="viewonly" src="{server}/demo/mockup.svg" data-image-chat data-tenant="acme" data-url-id="site-first" data-readonly width="300" height="188">
 <button id="host-button">The host's button</button>
 </body></html>
 """
@@ -69,7 +70,7 @@ def test_two_widgets_on_a_site_of_another_origin_keep_their_threads_apart(browse
     alice_page.on("request", lambda request: requests.append(request.url))
     for page in pages:
         page.goto(host_site)
-        expect(page.locator("image-chat .status[data-state=connected]")).to_have_count(2, timeout=PYTHON_START_TIMEOUT)
+        expect(page.locator("image-chat .status[data-state=connected]")).to_have_count(3, timeout=PYTHON_START_TIMEOUT)
     alice_first, alice_second = widgets(alice_page)
     bob_first, bob_second = widgets(bob_page)
 
@@ -80,6 +81,16 @@ def test_two_widgets_on_a_site_of_another_origin_keep_their_threads_apart(browse
     expect(bob_second.pins).to_have_count(1)
     bob_second.open_thread(1)
     expect(bob_second.comments.locator(".text")).to_have_text(["On the second image"])
+
+    # A view-only widget of the first image shows its thread and offers no way to change it.
+    view_only = bob_page.locator("image-chat").filter(has=bob_page.locator("#viewonly"))
+    expect(view_only.locator(".pin")).to_have_count(1)
+    view_only.locator(".pin").click()
+    expect(view_only.locator(".popover .text")).to_have_text(["On the first image"])
+    expect(view_only.locator(".popover textarea")).to_have_count(0)
+    view_only.locator(".popover .close").click()
+    view_only.locator(".layer").click(position={"x": 50, "y": 50})
+    expect(view_only.locator(".toast")).to_have_text("This conversation is view-only.")
 
     # The host's rules do not reach into the widget, and the widget adds none to the host.
     expect(bob_second.popover).to_be_visible()
