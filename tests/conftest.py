@@ -7,6 +7,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -169,6 +170,32 @@ def database(request: pytest.FixtureRequest):
     if request.param == "sqlite":
         return lambda: None
     return request.getfixturevalue("postgres").new_database
+
+
+NO_RATE_LIMITS = ("--ip-requests-per-minute", "100000", "--user-changes-per-minute", "100000")
+
+
+@pytest.fixture(scope="module")
+def unlimited_server(tmp_path_factory: pytest.TempPathFactory, database) -> Iterator[ServerProcess]:
+    """A module's shared server on each database, with rate limits out of the way."""
+    process = ServerProcess(tmp_path_factory.mktemp("unlimited") / "imagechat.db", None, *NO_RATE_LIMITS,
+                            database_url=database()).start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+def unlimited_fresh_server(server_with, database) -> ServerProcess:
+    """An empty database on each database kind, with rate limits out of the way."""
+    return server_with(*NO_RATE_LIMITS, database_url=database())
+
+
+def new_url_id() -> str:
+    return f"img-{uuid.uuid4().hex}"
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex}"
 
 
 @pytest.fixture

@@ -14,15 +14,13 @@ import base64
 import json
 import re
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
-from uuid import uuid4
 
 import httpx
 import pytest
 
-from tests.conftest import ServerProcess
+from tests.conftest import ServerProcess, new_id, new_url_id
 
 MAX_BODY_BYTES = 16 * 1024
 MAX_TEXT_CHARS = 2000
@@ -30,31 +28,14 @@ MAX_NAME_CHARS = 60
 XSS = "<img src=x onerror=alert(1)>"
 ANON_ID = re.compile(r"anon-[A-Za-z0-9_-]{16}")
 FOREIGN_ORIGIN = "http://evil.example"
-NO_RATE_LIMITS = ("--ip-requests-per-minute", "100000", "--user-changes-per-minute", "100000")
-
-
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory, database: Any) -> Iterator[ServerProcess]:
-    """This module's shared server (overrides conftest's), with rate limits out of the way."""
-    process = ServerProcess(
-        tmp_path_factory.mktemp("api") / "imagechat.db", None, *NO_RATE_LIMITS, database_url=database()
-    ).start()
-    yield process
-    process.stop()
+def server(unlimited_server: ServerProcess) -> ServerProcess:
+    return unlimited_server
 
 
 @pytest.fixture
-def fresh_server(server_with: Any, database: Any) -> ServerProcess:
-    """A server with an empty database (overrides conftest's), with rate limits out of the way."""
-    return server_with(*NO_RATE_LIMITS, database_url=database())
-
-
-def new_url_id() -> str:
-    return f"img-{uuid4().hex}"
-
-
-def new_id(prefix: str) -> str:
-    return f"{prefix}-{uuid4().hex}"
+def fresh_server(unlimited_fresh_server: ServerProcess) -> ServerProcess:
+    return unlimited_fresh_server
 
 
 class Api:

@@ -14,42 +14,26 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
-from uuid import uuid4
 
 import httpx
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
-from tests.conftest import ServerProcess
+from tests.conftest import ServerProcess, new_id, new_url_id
 
 TIMEOUT = 5
 MAX_FRAME_BYTES = 4 * 1024
 HEARTBEAT = '{"type":"heartbeat"}'
 FOREIGN_ORIGIN = "http://evil.example"
-NO_RATE_LIMITS = ("--ip-requests-per-minute", "100000", "--user-changes-per-minute", "100000")
-
-
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory, database: Any) -> Iterator[ServerProcess]:
-    """This module's shared server (overrides conftest's), with rate limits out of the way."""
-    process = ServerProcess(tmp_path_factory.mktemp("live") / "imagechat.db", None, *NO_RATE_LIMITS, database_url=database()).start()
-    yield process
-    process.stop()
+def server(unlimited_server: ServerProcess) -> ServerProcess:
+    return unlimited_server
 
 
 @pytest.fixture
-def fresh_server(server_with: Any, database: Any) -> ServerProcess:
-    """A server with an empty database (overrides conftest's), with rate limits out of the way."""
-    return server_with(*NO_RATE_LIMITS, database_url=database())
-
-
-def new_url_id() -> str:
-    return f"img-{uuid4().hex}"
-
-
-def new_id(prefix: str) -> str:
-    return f"{prefix}-{uuid4().hex}"
+def fresh_server(unlimited_fresh_server: ServerProcess) -> ServerProcess:
+    return unlimited_fresh_server
 
 
 class Rest:
