@@ -17,8 +17,6 @@ from imagechat_widget.view import View
 MAX_COMMENT_CHARS = 2000
 REFRESH_SECONDS = 30
 LIVE_EVENTS = (events.NEW_IMAGE_CHAT, events.IMAGE_CHAT_UPDATED, events.DELETED_IMAGE_CHAT)
-
-
 OFFLINE_MESSAGE = "You're offline — markers are read-only until the connection returns."
 RECONNECTING_MESSAGE = "Reconnecting… markers are read-only until the connection returns."
 # An event after a missing seq waits this long for the missing one (events of concurrent
