@@ -9,3 +9,7 @@ MAX_WS_MESSAGE_BYTES = 4 * 1024
 # A viewer whose socket cannot keep up is dropped past this many unsent events; it reloads.
 MAX_PENDING_FRAMES_PER_SOCKET = 256
 MAX_MARKERS_PER_IMAGE = 500
+MAX_COMMENTS_PER_THREAD = 500
+# Frames a client may send on one WebSocket: pings, subscribes and resumes (each resume reads the log).
+WS_FRAMES_PER_SECOND = 10
+WS_FRAMES_BURST = 30

@@ -31,10 +31,11 @@ from typing import Any
 from starlette.responses import JSONResponse
 from starlette.websockets import WebSocket
 
-from imagechat import protocol
+from imagechat import limits, protocol
 from imagechat.errors import ApiError
 from imagechat.guard import client_ip
 from imagechat.hub import Viewer
+from imagechat.ratelimit import RateLimiter
 from imagechat.tenants import Tenant
 from imagechat.store import image_channel
 from imagechat.validation import clean_url_id
@@ -58,6 +59,11 @@ class Session:
         self.tenant_id = tenant.id
         self.url_id = ""
         self.channel: str | None = None
+        self._frames = RateLimiter(limits.WS_FRAMES_PER_SECOND * 60, limits.WS_FRAMES_BURST)
+
+    async def receive(self, text: str | None) -> None:
+        self._frames.take("frames")  # a flood gets error frames, not work
+        await self.handle(_parse(text))
 
     async def handle(self, request: dict[str, Any]) -> None:
         kind = request["type"]
@@ -156,7 +162,7 @@ async def live_endpoint(websocket: WebSocket) -> None:
             if message["type"] == "websocket.disconnect":
                 break
             try:
-                await session.handle(_parse(message.get("text")))
+                await session.receive(message.get("text"))
             except ApiError as error:
                 session.viewer.send(error_frame(error.code, error.message))
     finally:

@@ -12,7 +12,7 @@ from sqlalchemy import and_, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from imagechat import protocol
+from imagechat import limits, protocol
 from imagechat.database import WRITE
 from imagechat.errors import ApiError, forbidden, not_found
 from imagechat.auth import Identity
@@ -169,6 +169,11 @@ class Store:
         async with self._writer.begin() as conn:
             await self._require_tenant(conn, tenant_id)
             marker, image = await self._find_marker(conn, tenant_id, marker_id)
+            count = (
+                await conn.execute(select(func.count()).select_from(comments).where(comments.c.marker_id == marker_id))
+            ).scalar_one()
+            if count >= limits.MAX_COMMENTS_PER_THREAD:
+                raise ApiError(409, "thread_full", f"this thread has {count} comments, the most it may have")
             row = self._comment_row(comment_id, marker_id, author, text, now_ms())
             await self._insert_new(conn, comments, row, "comment")
             await self._touch_marker(conn, marker_id, row["created_at"])

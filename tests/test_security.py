@@ -298,3 +298,32 @@ def test_live_connections_per_address_are_capped(server_with):
         assert refused.value.response.status_code == 429
     with connect(server.ws_url, origin=server.url) as ws:  # freed when they closed
         assert subscribe(ws, f"img-{uuid4().hex}")["type"] == "subscribed"
+
+
+def test_a_flood_of_websocket_frames_gets_rate_limited_error_frames_and_no_work(server):
+    from imagechat import limits
+
+    with connect(server.ws_url, origin=server.url) as ws:
+        for _ in range(limits.WS_FRAMES_BURST + 20):
+            ws.send(json.dumps({"type": "ping"}))
+        answers = [json.loads(ws.recv(timeout=5)) for _ in range(limits.WS_FRAMES_BURST + 20)]
+        assert answers[0] == {"type": "pong"}
+        limited = [answer for answer in answers if answer.get("error") == "rate_limited"]
+        assert len(limited) >= 15, answers[-3:]
+
+
+def test_threads_are_capped(server):
+    from imagechat import limits
+
+    ada = server.sign_in("Ada")
+    marker = create_marker(server, ada, url_id="long-thread").json()["marker"]
+    database_rows = [{"id": f"bulk-comment-{n:05d}", "marker_id": marker["id"]} for n in range(limits.MAX_COMMENTS_PER_THREAD)]
+    import sqlite3
+
+    with sqlite3.connect(server.db_path) as db:  # fill the thread directly: 500 requests would be slow
+        db.executemany("INSERT INTO comments (id, marker_id, author_id, author_name, text, created_at, updated_at) "
+                       "VALUES (:id, :marker_id, 'bulk', 'Bulk', 'x', 0, 0)", database_rows)
+    before = server.rows()
+    answer = httpx.post(f"{api(server)}/markers/{marker['id']}/comments", headers=ada, json={"text": "one more"})
+    assert_error(answer, 409, "thread_full")
+    assert server.rows() == before
