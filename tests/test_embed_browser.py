@@ -102,6 +102,17 @@ def test_two_widgets_on_a_site_of_another_origin_keep_their_threads_apart(browse
     box = bob_page.locator("img#first").bounding_box()
     assert (round(box["width"]), round(box["height"])) == (600, 375)
 
+    # An image the host's scripts add later (a single-page app changing views) gets a widget too.
+    bob_page.evaluate("""(server) => {
+        const img = document.createElement('img');
+        Object.assign(img, {id: 'later', src: server + '/demo/mockup.svg', width: 300, height: 188});
+        Object.assign(img.dataset, {imageChat: '', tenant: 'acme', urlId: 'site-first'});
+        document.body.append(img);
+    }""", fresh_server.url)
+    later = bob_page.locator("image-chat").filter(has=bob_page.locator("#later"))
+    expect(later.locator(".status")).to_have_attribute("data-state", "connected", timeout=PYTHON_START_TIMEOUT)
+    expect(later.locator(".pin")).to_have_count(1)
+
     allowed = (fresh_server.url, host_site.rsplit("/", 1)[0], "data:", "blob:")
     assert all(url.startswith(allowed) for url in requests), requests
     for page in pages:

@@ -1,5 +1,6 @@
-"""Entry point run by PyScript (see public/embed.js): mount a widget on every marked image."""
+"""Entry point run by PyScript (see public/embed.js): a widget on every marked image."""
 
-from imagechat_widget.widget import mount_all
+from imagechat_widget.widget import Page
 
-WIDGETS = mount_all()
+PAGE = Page()
+PAGE.mount_new()

@@ -7,7 +7,7 @@ from pyscript.ffi import create_proxy
 
 from imagechat_widget import state as events
 from imagechat_widget.api import Api, ApiError
-from imagechat_widget.browser import now_ms, random_id
+from imagechat_widget.browser import js_options, now_ms, random_id
 from imagechat_widget.connection import CONNECTED, OFFLINE, Connection
 from imagechat_widget.session import Identity
 from imagechat_widget.state import ImageState
@@ -258,26 +258,34 @@ def url_id_of(img):
     return str(img.src).split("#")[0]
 
 
-def mount_all():
-    settings = window.ImageChat
-    identities = {}  # one per tenant: session tokens are per tenant
-    widgets = []
-    for img in document.querySelectorAll("img[data-image-chat]:not([data-image-chat-mounted])"):
-        tenant = img.getAttribute("data-tenant")
-        if not tenant:
-            window.console.warn("ImageChat: an <img data-image-chat> needs data-tenant")
-            continue
-        tenant = str(tenant)
-        img.setAttribute("data-image-chat-mounted", "")
-        sso = img.getAttribute("data-sso")
-        if tenant not in identities or sso:
-            identities[tenant] = Identity(tenant, str(sso) if sso else None)
-        readonly = bool(img.hasAttribute("data-readonly"))
-        widget = Widget(img, tenant, url_id_of(img), str(settings.baseUrl), str(settings.stylesheet),
-                        identities[tenant], readonly)
-        widget.start()
-        widgets.append(widget)
-    # Hold back / let through live frames: lets tests (and curious developers) see cross-tab sync.
-    settings.pauseLive = create_proxy(lambda: [w.connection.pause() for w in widgets] and None)
-    settings.resumeLive = create_proxy(lambda lose=0: [w.connection.resume(lose) for w in widgets] and None)
-    return widgets
+class Page:
+    """Every widget of the page: one per marked image, including images added later (a
+    single-page app rendering a new view), found by a MutationObserver."""
+
+    def __init__(self):
+        self.settings = window.ImageChat
+        self.identities = {}  # one per tenant: session tokens are per tenant
+        self.widgets = []
+        # Hold back / let through live frames: lets tests (and curious developers) see cross-tab sync.
+        self.settings.pauseLive = create_proxy(lambda: [w.connection.pause() for w in self.widgets] and None)
+        self.settings.resumeLive = create_proxy(
+            lambda lose=0: [w.connection.resume(lose) for w in self.widgets] and None)
+        observer = window.MutationObserver.new(create_proxy(lambda _records, _observer: self.mount_new()))
+        observer.observe(document.body, js_options({"childList": True, "subtree": True}))
+
+    def mount_new(self):
+        for img in document.querySelectorAll("img[data-image-chat]:not([data-image-chat-mounted])"):
+            tenant = img.getAttribute("data-tenant")
+            if not tenant:
+                window.console.warn("ImageChat: an <img data-image-chat> needs data-tenant")
+                img.setAttribute("data-image-chat-mounted", "no")
+                continue
+            tenant = str(tenant)
+            img.setAttribute("data-image-chat-mounted", "")
+            sso = img.getAttribute("data-sso")
+            if tenant not in self.identities or sso:
+                self.identities[tenant] = Identity(tenant, str(sso) if sso else None)
+            widget = Widget(img, tenant, url_id_of(img), str(self.settings.baseUrl), str(self.settings.stylesheet),
+                            self.identities[tenant], bool(img.hasAttribute("data-readonly")))
+            widget.start()
+            self.widgets.append(widget)
