@@ -9,7 +9,7 @@ def now_ms():
 
 
 def random_id():
-    """A marker or comment id: 80 random bits in 20 hex digits (short on the wire; a clash is
+    """A marker or comment id: 20 hex digits of a random UUID, 76 random bits (short on the wire; a clash is
     refused by the server with 409, never merged)."""
     return str(window.crypto.randomUUID()).replace("-", "")[:20]
 
