@@ -7,6 +7,7 @@ secret (`imagechat.sso.sign_sso`) and renders the result into the page as `data-
 from __future__ import annotations
 
 import html
+from pathlib import Path
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
@@ -14,6 +15,7 @@ from starlette.responses import HTMLResponse
 from imagechat.sso import sign_sso
 
 DEMO_TENANT = "demo"
+TEMPLATE = Path(__file__).parent / "templates" / "demo_sso.html"
 # The demo site's pretend accounts.
 USERS = {
     "dana": {"name": "Dana (moderator)", "roles": ("moderator",)},
@@ -27,6 +29,6 @@ async def signed_on_page(request: Request) -> HTMLResponse:
     user = USERS.get(login, USERS["dana"])
     tenant = await services.tenants.require(DEMO_TENANT)
     sso = sign_sso(tenant.secret, f"demo-{login}", user["name"], roles=user["roles"])
-    template = (services.settings.public_dir / "demo" / "sso.html").read_text()
+    template = TEMPLATE.read_text()
     page = template.replace("{{SSO}}", html.escape(sso)).replace("{{NAME}}", html.escape(user["name"]))
     return HTMLResponse(page)
