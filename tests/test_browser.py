@@ -147,6 +147,7 @@ def test_screenshots_of_the_demo_with_markers_and_an_open_thread(contexts):
     expect(bob.pins).to_have_count(3)
     bob.open_thread(2)
     bob.reply("Good catch, I'll add 'Monthly active users'", name="Bob")
+    expect(bob.comments.nth(1).get_by_role("button", name="Edit")).to_be_visible()  # stored: his own
     expect(alice.pins).to_have_count(3)
     bob.page.mouse.move(0, 0)
     bob.page.screenshot(path=str(SCREENSHOTS / "demo-thread.png"))
