@@ -71,7 +71,7 @@ async def create_session(request: Request) -> JSONResponse:
     tenant = await services.guard.tenant(request, check_origin=True)
     body = await read_json(request)
     identity = await services.guard.sign_in(request, tenant, body)
-    token, expires = services.sessions.issue(tenant.id, identity)
+    token, expires = services.sessions.issue(tenant, identity)
     author = {"id": identity.id, "name": identity.name}
     return JSONResponse({"token": token, "expiresAt": expires, "author": author, "roles": list(identity.roles)},
                         status_code=201)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from prometheus_client import make_asgi_app
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
@@ -53,6 +53,11 @@ async def openapi_schema(request: Request) -> JSONResponse:
 
 async def health(_request: Request) -> JSONResponse:
     return JSONResponse({"ok": True})
+
+
+async def metrics(_request: Request) -> Response:
+    """Prometheus metrics of this node (keep it private: it names tenants)."""
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 
 async def home(_request: Request) -> Response:
@@ -109,7 +114,7 @@ def create_app(settings: Settings) -> Starlette:
             ]),
         ]),
         Route("/demo/sso", demo.signed_on_page),
-        Mount("/metrics", app=make_asgi_app()),
+        Route("/metrics", metrics),
         Mount("/widget", StaticFiles(directory=settings.widget_dir), name="widget"),
         Mount("/vendor/pyscript", StaticFiles(directory=node_modules / "@pyscript/core/dist", check_dir=False)),
         Mount("/vendor/pyodide", StaticFiles(directory=node_modules / "pyodide", check_dir=False)),

@@ -1,8 +1,10 @@
 """Who is acting: session tokens that the server signs, for anonymous and signed-on users.
 
 A token binds a tenant, an author id, a display name and roles, with an expiry, under the
-server's key (HMAC-SHA256; the key lives in the database so that every node shares it). The
-widget keeps it in localStorage and sends it as `Authorization: Bearer ...`.
+server's key (HMAC-SHA256; the key lives in the database so that every node shares it). It also
+names the tenant's current API secret by a short digest: rotating the secret (or deleting and
+re-creating the tenant) revokes every session of the tenant. The widget keeps the token in
+localStorage and sends it as `Authorization: Bearer ...`.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from imagechat.database import WRITE
 from imagechat.errors import ApiError
 from imagechat.schema import server_keys
+from imagechat.tenants import Tenant
 
 SESSION_SECONDS = 30 * 24 * 3600
 MODERATING_ROLES = frozenset({"admin", "moderator"})
@@ -48,24 +51,29 @@ class Sessions:
         self._key = key
         self._lifetime = lifetime_seconds
 
-    def issue(self, tenant_id: str, identity: Identity) -> tuple[str, int]:
-        """A token for `identity` on `tenant_id`, and when it expires (unix seconds)."""
+    def issue(self, tenant: Tenant, identity: Identity) -> tuple[str, int]:
+        """A token for `identity` on `tenant`, and when it expires (unix seconds)."""
         expires = int(time.time()) + self._lifetime
-        claims = {"t": tenant_id, "a": identity.id, "n": identity.name, "r": list(identity.roles), "e": expires}
+        claims = {"t": tenant.id, "g": _generation(tenant), "a": identity.id, "n": identity.name,
+                  "r": list(identity.roles), "e": expires}
         body = base64.urlsafe_b64encode(json.dumps(claims, separators=(",", ":")).encode()).rstrip(b"=").decode()
         return f"v1.{body}.{self._sign(body)}", expires
 
-    def verify(self, token: str, tenant_id: str) -> Identity:
+    def verify(self, token: str, tenant: Tenant) -> Identity:
+        if not token.isascii():
+            raise unauthorized("invalid_token", "the session token is not one this server signed")
         version, _, rest = token.partition(".")
         body, _, signature = rest.partition(".")
-        if version != "v1" or not body or not hmac.compare_digest(self._sign(body).encode(), _bytes(signature)):
+        if version != "v1" or not body or not hmac.compare_digest(self._sign(body), signature):
             raise unauthorized("invalid_token", "the session token is not one this server signed")
         try:
             claims = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
         except (ValueError, binascii.Error):
             raise unauthorized("invalid_token", "the session token is malformed") from None
-        if claims.get("t") != tenant_id:
+        if claims.get("t") != tenant.id:
             raise unauthorized("wrong_tenant", "the session token belongs to another tenant")
+        if claims.get("g") != _generation(tenant):
+            raise unauthorized("expired_token", "the tenant's secret changed since this session began: sign in again")
         if claims.get("e", 0) < time.time():
             raise unauthorized("expired_token", "the session token has expired: sign in again")
         return Identity(id=claims["a"], name=claims["n"], roles=tuple(claims.get("r", ())))
@@ -99,6 +107,5 @@ def bearer_token(authorization: str | None) -> str:
     return token.strip()
 
 
-def _bytes(text: str) -> bytes:
-    """For constant-time comparison, which takes ASCII str or bytes: any text becomes bytes."""
-    return text.encode("utf-8", "surrogatepass")
+def _generation(tenant: Tenant) -> str:
+    return hashlib.sha256(tenant.secret.encode()).hexdigest()[:12]

@@ -44,8 +44,8 @@ class CorsMiddleware:
 
     async def _allowed_origin(self, scope: Scope, headers: Headers, origin: str) -> str | None:
         match = _TENANT_PATH.match(scope["path"])
-        if match is None:
-            return "*"  # public files: embed.js, the widget, the runtime
+        if match is None:  # public files (embed.js, the widget, the runtime) for any site; not the rest
+            return None if scope["path"].startswith(("/api/", "/metrics", "/dashboard")) else "*"
         tenant = await self.tenants.get(match.group(1))
         own = f"{scope.get('scheme', 'http')}://{headers.get('host', '')}"
         return origin if tenant is not None and tenant.allows_origin(origin, own) else None

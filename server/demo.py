@@ -26,7 +26,9 @@ USERS = {
 async def signed_on_page(request: Request) -> HTMLResponse:
     services = request.app.state.services
     login = request.query_params.get("as", "dana")
-    user = USERS.get(login, USERS["dana"])
+    user = USERS.get(login)
+    if user is None:
+        return HTMLResponse(f"no demo user {html.escape(login)!r}: try ?as=dana or ?as=erin", status_code=404)
     tenant = await services.tenants.require(DEMO_TENANT)
     sso = sign_sso(tenant.secret, f"demo-{login}", user["name"], roles=user["roles"])
     template = TEMPLATE.read_text()

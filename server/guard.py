@@ -80,7 +80,7 @@ class Guard:
         try:
             if token is None:
                 token = bearer_token(connection.headers.get("authorization"))
-            return self.sessions.verify(token, tenant.id)
+            return self.sessions.verify(token, tenant)
         except ApiError as error:
             self._refused(connection, error.code)
             raise
@@ -107,7 +107,7 @@ class Guard:
         author_id = f"anon-{secrets.token_urlsafe(12)}"
         if connection.headers.get("authorization"):
             try:
-                previous = self.sessions.verify(bearer_token(connection.headers.get("authorization")), tenant.id)
+                previous = self.sessions.verify(bearer_token(connection.headers.get("authorization")), tenant)
             except ApiError:
                 previous = None  # expired or foreign: a new anonymous author
             if previous is not None and previous.id.startswith("anon-"):

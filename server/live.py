@@ -33,6 +33,7 @@ from starlette.websockets import WebSocket
 
 from imagechat import limits, protocol
 from imagechat.errors import ApiError
+from imagechat.batching import batch_frame
 from imagechat.guard import client_ip
 from imagechat.hub import Viewer
 from imagechat.ratelimit import RateLimiter
@@ -42,6 +43,7 @@ from imagechat.validation import clean_url_id
 
 
 log = logging.getLogger("imagechat.live")
+REPLAY_BATCH = 50  # events per frame of a replay
 
 
 def error_frame(code: str, message: str) -> str:
@@ -105,7 +107,7 @@ class Session:
         replay = None
         reason = "new"
         if since is not None and epoch == current_epoch and since <= seq:
-            replay = await store.events_after(tenant_id, url_id, since, self.services.settings.replay_limit)
+            replay = await store.events_after(tenant_id, url_id, since, seq, self.services.settings.replay_limit)
             reason = "too_old" if replay is None else ""
         elif since is not None:
             reason = "epoch"
@@ -116,8 +118,7 @@ class Session:
         if reason:
             acknowledgement["reason"] = reason
         self.viewer.send(protocol.dumps(acknowledgement))
-        for frame in replay or ():
-            self.viewer.send(frame)
+        self._replay(replay or [])
         self.viewer.release(seq)
 
     async def resume(self, request: dict[str, Any]) -> None:
@@ -128,12 +129,17 @@ class Session:
         if since > seq:
             raise _from_future(since, seq)
         replay = await self.services.store.events_after(
-            self.tenant_id, self.url_id, since, self.services.settings.replay_limit
+            self.tenant_id, self.url_id, since, seq, self.services.settings.replay_limit
         )
         if replay is None:
             self.viewer.send(protocol.dumps({"type": "reload", "reason": "too_old"}))
-        for frame in replay or ():
-            self.viewer.send(frame)
+        self._replay(replay or [])
+
+    def _replay(self, frames: list[str]) -> None:
+        """Missed events, in `batch` frames: a long replay must not fill the socket's outbox."""
+        for start in range(0, len(frames), REPLAY_BATCH):
+            chunk = frames[start:start + REPLAY_BATCH]
+            self.viewer.send(chunk[0] if len(chunk) == 1 else batch_frame(chunk))
 
     def close(self) -> None:
         if self.channel is not None:

@@ -45,9 +45,9 @@ def sign_sso(secret: str, user_id: str, name: str, *, avatar: str | None = None,
 def verify_sso(sso: str, secret: str, *, max_age: float = MAX_AGE_SECONDS, now: float | None = None) -> dict[str, Any]:
     """The user document of a payload signed with `secret` and fresh enough; SsoError otherwise."""
     payload, _, signature = sso.partition(".")
-    if not payload or not signature or not secret:
+    if not payload or not signature or not secret or not sso.isascii():
         raise SsoError("invalid_sso", "the sign-on payload is not in the payload.signature form")
-    if not hmac.compare_digest(_signature(secret, payload).encode(), signature.encode("utf-8", "surrogatepass")):
+    if not hmac.compare_digest(_signature(secret, payload), signature):
         raise SsoError("invalid_sso", "the sign-on payload's signature does not match this tenant's secret")
     try:
         document = json.loads(_b64decode(payload))

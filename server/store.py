@@ -91,18 +91,18 @@ class Store:
             image = await self._find_image(conn, tenant_id, url_id)
             return (0, None) if image is None else (image["seq"], image["epoch"])
 
-    async def events_after(self, tenant_id: str, url_id: str, since: int, limit: int) -> list[str] | None:
-        """The logged events after `since`, oldest first, as sent on the wire; None when more than
-        `limit` are missing (the client reloads the snapshot instead)."""
+    async def events_after(self, tenant_id: str, url_id: str, since: int, upto: int, limit: int) -> list[str] | None:
+        """The logged events after `since` up to `upto`, oldest first, as sent on the wire; None
+        when more than `limit` are missing (the client reloads the snapshot instead)."""
         async with self._engine.connect() as conn:
             image = await self._find_image(conn, tenant_id, url_id)
             if image is None:
                 return []
-            if image["seq"] - since > limit:
+            if upto - since > limit:
                 return None
             rows = await conn.execute(
                 select(events.c.payload)
-                .where(and_(events.c.image_id == image["id"], events.c.seq > since))
+                .where(and_(events.c.image_id == image["id"], events.c.seq > since, events.c.seq <= upto))
                 .order_by(events.c.seq)
             )
             return [payload for (payload,) in rows]
@@ -133,6 +133,7 @@ class Store:
         async with self._writer.begin() as conn:
             await self._require_tenant(conn, tenant_id)
             image = await self._get_or_create_image(conn, tenant_id, url_id)
+            await self._lock_image(conn, image["id"])
             count = (
                 await conn.execute(select(func.count()).select_from(markers).where(markers.c.image_id == image["id"]))
             ).scalar_one()
@@ -168,7 +169,9 @@ class Store:
     ) -> Change:
         async with self._writer.begin() as conn:
             await self._require_tenant(conn, tenant_id)
-            marker, image = await self._find_marker(conn, tenant_id, marker_id)
+            _, image = await self._find_marker(conn, tenant_id, marker_id)
+            await self._lock_image(conn, image["id"])
+            marker, image = await self._find_marker(conn, tenant_id, marker_id)  # still there?
             count = (
                 await conn.execute(select(func.count()).select_from(comments).where(comments.c.marker_id == marker_id))
             ).scalar_one()
@@ -203,7 +206,9 @@ class Store:
         """Deleting the last comment of a thread deletes its marker: an empty pin means nothing."""
         async with self._writer.begin() as conn:
             await self._require_tenant(conn, tenant_id)
-            comment, image = await self._find_comment(conn, tenant_id, comment_id)
+            _, image = await self._find_comment(conn, tenant_id, comment_id)
+            await self._lock_image(conn, image["id"])
+            comment, image = await self._find_comment(conn, tenant_id, comment_id)  # still there?
             if comment["author_id"] != author.id and not author.can_moderate:
                 raise forbidden("only the author of a comment, or a moderator, can delete it")
             marker_id = comment["marker_id"]
@@ -286,6 +291,12 @@ class Store:
                 await conn.execute(insert(table).values(**row))
         except IntegrityError:
             raise ApiError(409, "id_taken", f"a {what} with id {row['id']!r} already exists") from None
+
+    @staticmethod
+    async def _lock_image(conn: AsyncConnection, image_id: int) -> None:
+        """Serialise this image's changes from here on (PostgreSQL row lock; SQLite's writers are
+        serialised by BEGIN IMMEDIATE already), so that counts read next stay true until commit."""
+        await conn.execute(select(images.c.id).where(images.c.id == image_id).with_for_update())
 
     @staticmethod
     async def _touch_marker(conn: AsyncConnection, marker_id: str, stamp: int) -> None:

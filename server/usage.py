@@ -103,7 +103,7 @@ class Usage:
                     set_={metric: getattr(usage.c, metric) + getattr(statement.excluded, metric) for metric in METRICS},
                 )
                 await conn.execute(statement, rows)
-        except Exception:
+        except BaseException:  # failed or cancelled (a stop mid-flush): nothing may be lost
             for row in rows:  # put them back: they are added next time
                 for metric in METRICS:
                     self._counts[(row["tenant_id"], row["minute"])][metric] += row[metric]

@@ -27,11 +27,11 @@ def subscribe(ws, url_id: str, **position) -> dict:
 
 
 def frames_until_pong(ws) -> list[dict]:
-    """Every frame queued before a pong: frames on one socket keep their order."""
+    """Every event queued before a pong (frames on one socket keep their order), batches opened."""
     ws.send(json.dumps({"type": "ping"}))
     frames = []
     while (frame := json.loads(ws.recv(timeout=5)))["type"] != "pong":
-        frames.append(frame)
+        frames += frame["events"] if frame["type"] == "batch" else [frame]
     return [frame for frame in frames if frame["type"] != "heartbeat"]
 
 
@@ -151,3 +151,15 @@ def test_heartbeats_arrive_on_the_configured_interval(server_with):
         subscribe(ws, "heartbeat-image")
         assert json.loads(ws.recv(timeout=3)) == {"type": "heartbeat"}
         assert json.loads(ws.recv(timeout=3)) == {"type": "heartbeat"}
+
+
+def test_a_long_replay_comes_in_batches_and_fits_the_socket(server_with):
+    server = server_with("--ip-requests-per-minute", "100000", "--user-changes-per-minute", "100000")
+    url_id = f"img-{uuid4().hex}"
+    make_changes(server, url_id, 1)
+    with connect(server.ws_url, origin=server.url) as ws:
+        epoch = subscribe(ws, url_id)["epoch"]
+    make_changes(server, url_id, 300)  # more than the 256 frames a socket may have queued
+    with connect(server.ws_url, origin=server.url) as ws:
+        assert subscribe(ws, url_id, since=1, epoch=epoch)["resume"] is True
+        assert [frame["seq"] for frame in frames_until_pong(ws)] == list(range(2, 302))

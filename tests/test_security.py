@@ -327,3 +327,28 @@ def test_threads_are_capped(server):
     answer = httpx.post(f"{api(server)}/markers/{marker['id']}/comments", headers=ada, json={"text": "one more"})
     assert_error(answer, 409, "thread_full")
     assert server.rows() == before
+
+
+def test_rotating_the_secret_ends_every_session_of_the_tenant(server):
+    ada = server.sign_in("Ada")
+    assert create_marker(server, ada).status_code == 201
+    server.cli("tenant", "rotate-secret", "demo")
+    wait_until(lambda: create_marker(server, ada).status_code == 401, timeout=15)  # tenants cached 5 s
+    assert_error(create_marker(server, ada), 401, "expired_token")
+    assert create_marker(server, server.sign_in("Ada")).status_code == 201  # a new sign-in works
+
+
+def test_text_that_is_not_unicode_in_tokens_and_sign_on_is_refused_not_a_crash(server):
+    lone_surrogate = httpx.post(f"{api(server)}/sessions", content='{"sso": "\\ud800.abc"}',
+                                headers={"Origin": server.url, "Content-Type": "application/json"})
+    assert_error(lone_surrogate, 401, "invalid_sso")
+    assert_error(sso_session(server, "eyJ9.\u00e9"), 401, "invalid_sso")
+    with connect(server.ws_url, origin=server.url) as ws:
+        ws.send('{"type": "subscribe", "urlId": "a", "token": "v1.\\ud800.x"}')
+        assert json.loads(ws.recv(timeout=5))["error"] == "invalid_token"
+
+
+def test_metrics_are_served_for_operators_and_not_to_other_sites(server):
+    answer = httpx.get(f"{server.url}/metrics", headers={"Origin": OTHER_ORIGIN})
+    assert answer.status_code == 200 and "imagechat_pubsub_messages" in answer.text
+    assert "access-control-allow-origin" not in answer.headers

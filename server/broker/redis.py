@@ -93,9 +93,13 @@ class RedisBackend:
             pubsub = self._client.pubsub()
             try:
                 await pubsub.ping()  # connects
-                if self._channels:
-                    await pubsub.subscribe(*(PREFIX + channel for channel in self._channels))
+                subscribed = set(self._channels)
+                if subscribed:
+                    await pubsub.subscribe(*(PREFIX + channel for channel in subscribed))
                 self._pubsub = pubsub
+                late = self._channels - subscribed  # asked for while we were resubscribing
+                if late:
+                    await pubsub.subscribe(*(PREFIX + channel for channel in late))
                 self._connected.set()
                 if not first:
                     log.info("reconnected to Redis; resubscribed to %d channels", len(self._channels))
