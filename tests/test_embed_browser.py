@@ -117,3 +117,35 @@ def test_two_widgets_on_a_site_of_another_origin_keep_their_threads_apart(browse
     assert all(url.startswith(allowed) for url in requests), requests
     for page in pages:
         page.context.close()
+
+
+def test_on_a_page_that_marks_an_image_only_later_python_loads_then(browser, fresh_server, tmp_path):
+    """A single-page app: no marked image at first (so no runtime is fetched), one rendered later,
+    which gets its widget; taken off the page, it lets go of its connection."""
+    (tmp_path / "app.html").write_text(
+        f'<!doctype html><link rel="icon" href="data:,"><script type="module" src="{fresh_server.url}/embed.js">'
+        "</script><div id=app>Loading…</div>")
+    site = ThreadingHTTPServer(("127.0.0.1", 0), partial(SimpleHTTPRequestHandler, directory=str(tmp_path)))
+    threading.Thread(target=site.serve_forever, daemon=True).start()
+    origin = f"http://127.0.0.1:{site.server_address[1]}"
+    fresh_server.cli("tenant", "create", "App", "--id", "app", "--origin", origin)
+    page = browser.new_context().new_page()
+    wasm: list[str] = []
+    sockets = []
+    page.on("request", lambda request: wasm.append(request.url) if request.url.endswith(".wasm") else None)
+    page.on("websocket", lambda socket: sockets.append(socket))
+    page.goto(f"{origin}/app.html")
+    page.wait_for_function("window.ImageChat && window.ImageChat.baseUrl")
+    assert wasm == []  # nothing to mount: the 10 MB runtime is not fetched
+    page.evaluate("""(server) => {
+        const img = document.createElement('img');
+        Object.assign(img, {src: server + '/demo/mockup.svg', width: 400, height: 250});
+        Object.assign(img.dataset, {imageChat: '', tenant: 'app', urlId: 'spa'});
+        document.querySelector('#app').replaceChildren(img);
+    }""", fresh_server.url)
+    expect(page.locator("image-chat .status")).to_have_attribute("data-state", "connected", timeout=PYTHON_START_TIMEOUT)
+    [socket] = sockets
+    with socket.expect_event("close"):  # the widget lets go of its connection
+        page.evaluate("document.querySelector('#app').replaceChildren()")  # the app changes views
+    page.context.close()
+    site.shutdown()

@@ -119,3 +119,24 @@ def test_the_widget_works_over_https_and_wss(browser, server_with, tmp_path):
     with pytest.raises(httpx.TransportError):  # and nothing in clear
         httpx.get(server.url.replace("https", "http") + "/healthz")
     context.close()
+
+
+def test_a_session_the_server_no_longer_takes_does_not_lock_the_widget_out(new_context, fresh_server):
+    """The tenant's secret was rotated (every session revoked): the page still shows and syncs
+    the threads, and the user's next comment signs in again by itself."""
+    context = new_context(fresh_server)
+    alice = Viewer(context.new_page()).open()
+    alice.drop_marker(300, 200, "Before the rotation")
+    expect(alice.comments.first.get_by_role("button", name="Edit")).to_be_visible()
+    fresh_server.cli("tenant", "rotate-secret", "demo")
+    token = alice.page.evaluate("JSON.parse(localStorage.getItem('imagechat.session.demo')).token")
+    stale = {"Authorization": f"Bearer {token}", "Origin": fresh_server.url}
+    wait_until(lambda: httpx.delete(f"{fresh_server.url}/api/v1/tenants/demo/markers/none",
+                                    headers=stale).status_code == 401, timeout=15)
+    alice.page.reload()
+    alice.expect_status("connected", timeout=30_000)
+    expect(alice.pins).to_have_count(1)
+    alice.drop_marker(700, 400, "After the rotation")
+    expect(alice.pins).to_have_count(2)
+    wait_until(lambda: len(httpx.get(f"{fresh_server.url}/api/v1/tenants/demo/snapshot",
+                                     params={"urlId": "demo-dashboard-v1"}).json()["markers"]) == 2)

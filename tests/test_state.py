@@ -7,7 +7,7 @@ import copy
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from imagechat_widget.state import ImageState, apply_change
+from imagechat_widget.state import ImageState, answer_type, apply_change
 
 
 def comment(comment_id, text="hi", author="ada", stamp=1):
@@ -262,3 +262,17 @@ def test_a_snapshot_of_another_epoch_replaces_newer_state():
     state.receive(created(7, marker("m2", comment("c2"))))  # held, after a gap
     assert state.load_snapshot({"seq": 2, "epoch": "e2", "markers": []})
     assert state.view() == {} and state.seq == 2 and not state.has_gap
+
+
+def test_the_server_answer_decides_the_event_type():
+    """A deletes what it sees as the thread's only comment while B's reply is on its way: the
+    server answers comment-deleted, and A must not drop the marker with B's reply."""
+    assert answer_type({"seq": 1, "marker": {}}) == "new-image-chat"
+    assert answer_type({"seq": 2, "markerId": "m", "change": "comment-deleted", "commentId": "c1"}) == "image-chat-updated"
+    assert answer_type({"seq": 3, "markerId": "m"}) == "deleted-image-chat"
+    state = loaded(1, [marker("m", comment("c1"))])
+    state.propose("b-1", deleted(None, "m", "b-1"), 0)  # A's guess
+    state.receive(updated(2, "m", "comment-added", comment=comment("c2", author="bob")))
+    answer = {"seq": 3, "markerId": "m", "change": "comment-deleted", "commentId": "c1"}
+    state.receive({**answer, "type": answer_type(answer), "broadcastId": "b-1"})
+    assert [c["id"] for c in state.marker("m")["comments"]] == ["c2"]

@@ -40,6 +40,8 @@ class Connection:
         self._heard_at = 0
         self._heartbeat_ms = DEFAULT_HEARTBEAT_SECONDS * 1000
         self._paused = None  # frames held back by `pause()` (a test and debugging hook)
+        self.close_code = None  # of the last socket the server closed
+        self._stopped = False
 
     def start(self):
         listen(window, "online", lambda _e: self.reconnect_now())
@@ -62,8 +64,14 @@ class Connection:
         self._drop_socket()
         self._open(RECONNECTING)
 
+    def stop(self):
+        """For good: the widget left the page."""
+        self._stopped = True
+        self._drop_socket()
+        self._cancel_retry()
+
     def reconnect_now(self):
-        if self.state in (RECONNECTING, OFFLINE) and window.navigator.onLine:
+        if self.state in (RECONNECTING, OFFLINE) and window.navigator.onLine and not self._stopped:
             self._attempt = 0
             self._drop_socket()
             self._open(RECONNECTING)
@@ -117,9 +125,10 @@ class Connection:
             else:
                 self._on_frame(frame)
 
-        def on_close(_event):
+        def on_close(event):
             if socket is self._socket:
                 self._socket = None
+                self.close_code = int(event.code)
                 self._schedule_reconnect()
 
         socket.onopen = on_open
@@ -140,6 +149,8 @@ class Connection:
         self._set_state(OFFLINE)
 
     def _schedule_reconnect(self):
+        if self._stopped:
+            return
         if not window.navigator.onLine:
             self._go_offline()
             return
@@ -160,7 +171,7 @@ class Connection:
         self._open(RECONNECTING)
 
     async def _watch_heartbeat(self):
-        while True:
+        while not self._stopped:
             await asyncio.sleep(1)
             silent_ms = now_ms() - self._heard_at
             if self._socket is not None and silent_ms > 2 * self._heartbeat_ms + 1000:

@@ -19,6 +19,14 @@ COMMENT_EDITED = "comment-edited"
 COMMENT_DELETED = "comment-deleted"
 
 
+def answer_type(answer):
+    """The type of the event a REST answer holds. The server decides, not the client's guess:
+    deleting what looked like a thread's last comment may leave a reply someone just posted."""
+    if "marker" in answer:
+        return NEW_IMAGE_CHAT
+    return IMAGE_CHAT_UPDATED if "change" in answer else DELETED_IMAGE_CHAT
+
+
 def apply_change(markers, event):
     """Apply one event to a dict of markers by id. Idempotent: applying it twice changes nothing
     more. Marker and comment dicts are replaced, never mutated, so copies can share them."""
@@ -162,6 +170,7 @@ class ImageState:
             return
         if self.seq is not None and seq <= self.seq:
             del self.pending[broadcast_id]  # confirmed already holds it
+            self._view = None
         else:
             pending.seq = seq
 

@@ -20,3 +20,8 @@ class SiblingTabs:
     def post(self, message):
         if self._channel is not None:
             self._channel.postMessage(json.dumps(message))
+
+    def close(self):
+        if self._channel is not None:
+            self._channel.close()
+            self._channel = None

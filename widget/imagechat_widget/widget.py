@@ -15,6 +15,7 @@ from imagechat_widget.tabs import SiblingTabs
 from imagechat_widget.view import View
 
 MAX_COMMENT_CHARS = 2000
+CLOSE_TOO_SLOW = 4008
 REFRESH_SECONDS = 30
 LIVE_EVENTS = (events.NEW_IMAGE_CHAT, events.IMAGE_CHAT_UPDATED, events.DELETED_IMAGE_CHAT)
 OFFLINE_MESSAGE = "You're offline — markers are read-only until the connection returns."
@@ -50,9 +51,15 @@ class Widget:
 
     def start(self):
         self.connection.start()
-        asyncio.ensure_future(self._refresh())
+        self._refresher = asyncio.ensure_future(self._refresh())
         if self.identity.sso:
             asyncio.ensure_future(self._sign_on())
+
+    def stop(self):
+        """The image left the page: let go of the socket, the channel and the timers."""
+        self.connection.stop()
+        self.tabs.close()
+        self._refresher.cancel()
 
     async def _sign_on(self):
         """Signed on by the site: learn the user's name and roles before they act."""
@@ -66,6 +73,8 @@ class Widget:
     # -- from the server -----------------------------------------------------------------------
 
     def _subscription(self):
+        if self.connection.close_code == CLOSE_TOO_SLOW:
+            self.state.forget()  # the server dropped us for lagging: start again from a snapshot
         frame = {"type": "subscribe", "urlId": self.url_id}
         if self.identity.token():
             frame["token"] = self.identity.token()
@@ -87,11 +96,16 @@ class Widget:
         elif kind == "resync" and self.state.seq is not None:  # the server may have missed some
             self.connection.send({"type": "resume", "since": self.state.seq})
         elif kind == "subscribed" and not frame.get("resume"):
+            if frame.get("reason") == "epoch":
+                self.state.forget()  # another history: our seqs mean nothing in it
             self._load_snapshot()
         elif kind == "reload":
             self._load_snapshot()
         elif kind == "error" and frame.get("error") == "seq_from_future":
             self.state.forget()  # the server's history is behind ours: start again from it
+            self.connection.restart()
+        elif kind == "error" and frame.get("error") in ("invalid_token", "expired_token", "wrong_tenant"):
+            self.identity.signed_out()  # a session the server no longer takes: watch signed out
             self.connection.restart()
         elif kind == "error":
             window.console.warn("ImageChat: " + str(frame.get("message")))
@@ -209,10 +223,10 @@ class Widget:
         self.state.propose(broadcast_id, event, now_ms())
         self.tabs.post({"kind": "proposed", "broadcastId": broadcast_id, "event": event})
         self._render()
-        asyncio.ensure_future(self._send(broadcast_id, event["type"], send, body))
+        asyncio.ensure_future(self._send(broadcast_id, send, body))
         return True
 
-    async def _send(self, broadcast_id, kind, send, body):
+    async def _send(self, broadcast_id, send, body):
         try:
             result = await self.api.change(lambda: send(body))
         except ApiError as error:
@@ -227,7 +241,7 @@ class Widget:
         # The answer holds the server's event (its data and seq): apply it like the echo, which
         # then changes nothing, and hand it to sibling tabs.
         committed = dict(result)
-        committed["type"], committed["broadcastId"] = kind, broadcast_id
+        committed["type"], committed["broadcastId"] = events.answer_type(result), broadcast_id
         self.state.accepted(broadcast_id, result["seq"])
         self.tabs.post({"kind": "committed", "event": committed})
         self._apply(committed)
@@ -270,8 +284,14 @@ class Page:
         self.settings.pauseLive = create_proxy(lambda: [w.connection.pause() for w in self.widgets] and None)
         self.settings.resumeLive = create_proxy(
             lambda lose=0: [w.connection.resume(lose) for w in self.widgets] and None)
-        observer = window.MutationObserver.new(create_proxy(lambda _records, _observer: self.mount_new()))
+        observer = window.MutationObserver.new(create_proxy(lambda _records, _observer: self.update()))
         observer.observe(document.body, js_options({"childList": True, "subtree": True}))
+
+    def update(self):
+        self.mount_new()
+        for widget in [w for w in self.widgets if not w.view.host.isConnected]:
+            widget.stop()  # its image was taken off the page
+            self.widgets.remove(widget)
 
     def mount_new(self):
         for img in document.querySelectorAll("img[data-image-chat]:not([data-image-chat-mounted])"):
