@@ -136,7 +136,7 @@ async def create_marker(request: Request) -> JSONResponse:
 
 async def delete_marker(request: Request) -> JSONResponse:
     """
-    summary: Delete a marker and its thread (its author only)
+    summary: Delete a marker and its thread (its author, or a moderator)
     parameters:
       - {name: tenant, in: path, required: true, schema: {type: string}}
       - {name: marker, in: path, required: true, schema: {type: string}}
@@ -223,7 +223,7 @@ async def edit_comment(request: Request) -> JSONResponse:
 
 async def delete_comment(request: Request) -> JSONResponse:
     """
-    summary: Delete a comment (its author only); deleting a thread's last comment deletes the marker
+    summary: Delete a comment (its author, or a moderator); deleting a thread's last comment deletes the marker
     parameters:
       - {name: tenant, in: path, required: true, schema: {type: string}}
       - {name: comment, in: path, required: true, schema: {type: string}}

@@ -1,4 +1,4 @@
-"""Engine creation: one code path for SQLite (default) and, later, PostgreSQL."""
+"""Engine creation: one code path for SQLite (default) and PostgreSQL."""
 
 from __future__ import annotations
 

@@ -15,6 +15,8 @@ Server -> client:
       false (first connection, other epoch, or more missed than the replay limit) the client
       loads the snapshot. `reason` says why: "new", "epoch", "too_old".
   {"type": "reload", "reason": "too_old"}   answer to a resume that the log cannot serve
+  {"type": "resync"}   this node may have missed events (broker reconnected): resume from your seq
+  {"type": "batch", "events": [...]}   several events in order (busy moments, and replays)
   the events of `imagechat.protocol`, {"type": "heartbeat"} every `heartbeat` seconds,
   {"type": "pong"}, and {"type": "error", "error": code, "message": ...} for a bad frame: the
   connection stays open (a failed subscribe leaves it unsubscribed; the client may try again).
