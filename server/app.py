@@ -114,7 +114,7 @@ def create_app(settings: Settings) -> Starlette:
             ]),
         ]),
         Route("/demo/sso", demo.signed_on_page),
-        Route("/metrics", metrics),
+        Route("/metrics", metrics, include_in_schema=False),
         Mount("/widget", StaticFiles(directory=settings.widget_dir), name="widget"),
         Mount("/vendor/pyscript", StaticFiles(directory=node_modules / "@pyscript/core/dist", check_dir=False)),
         Mount("/vendor/pyodide", StaticFiles(directory=node_modules / "pyodide", check_dir=False)),
