@@ -66,7 +66,7 @@ class Postgres:
         if run(_answers(POSTGRES_URL)):
             return cls(POSTGRES_URL)
         if not POSTGRES_BIN:
-            pytest.skip(f"PostgreSQL does not answer at {POSTGRES_URL} and its binaries are not installed "
+            pytest.skip(reason=f"PostgreSQL does not answer at {POSTGRES_URL} and its binaries are not installed "
                         "(scripts/dev test installs them)")
         return cls._throwaway(POSTGRES_BIN[-1])
 
@@ -85,7 +85,7 @@ class Postgres:
                        check=True, capture_output=True)
         url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
         if not wait_for_port(port):
-            pytest.skip(f"a throwaway PostgreSQL did not start: {(folder / 'log').read_text()[-500:]}")
+            pytest.skip(reason=f"a throwaway PostgreSQL did not start: {(folder / 'log').read_text()[-500:]}")
         postgres = cls(url, folder)
         postgres._stop_command = [*prefix, str(binaries / "pg_ctl"), "-D", str(folder / "data"), "stop", "-m", "fast"]
         return postgres
@@ -124,7 +124,7 @@ class Redis:
     def __init__(self) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
-            pytest.skip("redis-server is not installed (scripts/dev test installs it)")
+            pytest.skip(reason="redis-server is not installed (scripts/dev test installs it)")
         self._binary = binary
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
