@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from imagechat import limits
@@ -77,20 +77,85 @@ async def create_session(request: Request) -> JSONResponse:
                         status_code=201)
 
 
-async def get_snapshot(request: Request) -> JSONResponse:
+async def get_snapshot(request: Request) -> Response:
     """
-    summary: The markers of an image with their comments, and the seq of the last change included
+    summary: The markers of an image, each with its thread's first comment, and the seq of the last change included
+    description: >
+      Each marker carries only the first comment of its thread and `commentCount`, the number of
+      comments in it; read the rest from `GET .../markers/{marker}/comments`. The answer has an
+      `ETag` (it changes with every change of the image) and `Cache-Control: no-cache`: sending it
+      back as `If-None-Match` answers 304 with no body while nothing changed.
     parameters:
       - {name: tenant, in: path, required: true, schema: {type: string}}
       - {name: urlId, in: query, required: true, schema: {type: string}}
+      - {name: If-None-Match, in: header, required: false, schema: {type: string}}
     responses:
-      200: {description: "{urlId, seq, epoch, readonly, markers: [{id, x, y, author, createdAt, comments}]}"}
+      200: {description: "{urlId, seq, epoch, readonly, markers: [{id, x, y, author, createdAt, comments: [first], commentCount}]}"}
+      304: {description: unchanged since the ETag sent}
       404: {description: unknown tenant}
     """
     services = request.app.state.services
     tenant = await services.guard.tenant(request, check_origin=False)
-    snapshot = await services.store.snapshot(tenant.id, clean_url_id(request.query_params.get("urlId")))
-    return JSONResponse({**snapshot, "readonly": tenant.readonly})
+    url_id = clean_url_id(request.query_params.get("urlId"))
+    if_none_match = request.headers.get("if-none-match")
+    if if_none_match is not None:
+        # Only the image's position is read to tell that nothing changed.
+        seq, epoch = await services.store.position(tenant.id, url_id)
+        tag = snapshot_etag(seq, epoch, tenant.readonly)
+        if etag_matches(if_none_match, tag):
+            return Response(status_code=304, headers={"ETag": tag, "Cache-Control": "no-cache"})
+    snapshot = await services.store.snapshot(tenant.id, url_id)
+    tag = snapshot_etag(snapshot["seq"], snapshot["epoch"], tenant.readonly)
+    return JSONResponse({**snapshot, "readonly": tenant.readonly}, headers={"ETag": tag, "Cache-Control": "no-cache"})
+
+
+def snapshot_etag(seq: int, epoch: str | None, readonly: bool) -> str:
+    """Everything a snapshot's answer depends on: its history, its position in it, the mode.
+    Weak: the same content may go out in another encoding."""
+    return f'W/"{epoch or "none"}.{seq}.{"ro" if readonly else "rw"}"'
+
+
+def etag_matches(if_none_match: str, tag: str) -> bool:
+    """Weak comparison (RFC 9110, 13.1.2) against a list of tags or `*`."""
+    sent = {value.strip().removeprefix("W/") for value in if_none_match.split(",")}
+    return "*" in sent or tag.removeprefix("W/") in sent
+
+
+async def get_thread(request: Request) -> JSONResponse:
+    """
+    summary: A page of a marker's thread, oldest first
+    description: >
+      Pass the `next` of an answer as `after` to read the following page; `next` is null on the
+      last. `seq` is the image's seq when the page was read: the page includes every change up to
+      it. A cursor naming a comment deleted meanwhile answers 404 `comment_not_found` (start over).
+    parameters:
+      - {name: tenant, in: path, required: true, schema: {type: string}}
+      - {name: marker, in: path, required: true, schema: {type: string}}
+      - {name: after, in: query, required: false, schema: {type: string}}
+      - {name: limit, in: query, required: false, schema: {type: integer, default: 100, minimum: 1, maximum: 100}}
+    responses:
+      200: {description: "{markerId, seq, comments: [{id, author, text, createdAt, updatedAt}], next}"}
+      400: {description: invalid after or limit}
+      404: {description: "tenant_not_found, marker_not_found, comment_not_found (the cursor's)"}
+    """
+    services = request.app.state.services
+    tenant = await services.guard.tenant(request, check_origin=False)
+    after = request.query_params.get("after")
+    page = await services.store.thread(
+        tenant.id,
+        request.path_params["marker"],
+        None if after is None else clean_id(after, "after"),
+        _page_size(request.query_params.get("limit")),
+    )
+    return JSONResponse(page)
+
+
+def _page_size(raw: str | None) -> int:
+    if raw is None:
+        return limits.THREAD_PAGE_COMMENTS
+    if not raw.isdigit() or not 1 <= int(raw) <= limits.THREAD_PAGE_COMMENTS:
+        raise invalid("limit", f"must be a whole number from 1 to {limits.THREAD_PAGE_COMMENTS}")
+    return int(raw)
 
 
 async def create_marker(request: Request) -> JSONResponse:
@@ -113,9 +178,10 @@ async def create_marker(request: Request) -> JSONResponse:
               commentId: {type: string, description: optional client-chosen comment id}
               broadcastId: {type: string}
     responses:
-      201: {description: "{seq, marker}"}
+      201: {description: "{seq, marker}, and `epoch` when it is the image's first change"}
       400: {description: invalid input}
-      409: {description: id already taken}
+      409: {description: "id already taken (ids are unique per tenant)"}
+      503: {description: "busy: the change kept colliding with others; retry after Retry-After"}
     """
     tenant, author = await request.app.state.services.guard.change(request)
     body = await read_json(request)
@@ -144,7 +210,8 @@ async def delete_marker(request: Request) -> JSONResponse:
     responses:
       200: {description: "{seq, markerId}"}
       403: {description: not the author}
-      404: {description: unknown marker}
+      404: {description: "unknown marker, or deleted meanwhile: nothing changed, no event"}
+      503: {description: "busy: the change kept colliding with others; retry after Retry-After"}
     """
     tenant, author = await request.app.state.services.guard.change(request)
     change = await request.app.state.services.store.delete_marker(
@@ -174,7 +241,8 @@ async def add_comment(request: Request) -> JSONResponse:
               broadcastId: {type: string}
     responses:
       201: {description: "{seq, markerId, change, comment}"}
-      404: {description: unknown marker}
+      404: {description: "unknown marker, or deleted meanwhile: nothing changed, no event"}
+      503: {description: "busy: the change kept colliding with others; retry after Retry-After"}
     """
     tenant, author = await request.app.state.services.guard.change(request)
     body = await read_json(request)
@@ -207,7 +275,8 @@ async def edit_comment(request: Request) -> JSONResponse:
     responses:
       200: {description: "{seq, markerId, change, comment}"}
       403: {description: not the author}
-      404: {description: unknown comment}
+      404: {description: "unknown comment, or deleted meanwhile: nothing changed, no event"}
+      503: {description: "busy: the change kept colliding with others; retry after Retry-After"}
     """
     tenant, author = await request.app.state.services.guard.change(request)
     body = await read_json(request)
@@ -231,7 +300,8 @@ async def delete_comment(request: Request) -> JSONResponse:
     responses:
       200: {description: "{seq, markerId, change, commentId} or, for a thread's last comment, {seq, markerId}"}
       403: {description: not the author}
-      404: {description: unknown comment}
+      404: {description: "unknown comment, or deleted meanwhile: nothing changed, no event"}
+      503: {description: "busy: the change kept colliding with others; retry after Retry-After"}
     """
     tenant, author = await request.app.state.services.guard.change(request)
     change = await request.app.state.services.store.delete_comment(
@@ -275,6 +345,7 @@ routes = [
     Route(f"{PREFIX}/markers", create_marker, methods=["POST"]),
     Route(f"{PREFIX}/markers/{{marker}}", delete_marker, methods=["DELETE"]),
     Route(f"{PREFIX}/markers/{{marker}}/comments", add_comment, methods=["POST"]),
+    Route(f"{PREFIX}/markers/{{marker}}/comments", get_thread, methods=["GET"]),
     Route(f"{PREFIX}/comments/{{comment}}", edit_comment, methods=["PATCH"]),
     Route(f"{PREFIX}/comments/{{comment}}", delete_comment, methods=["DELETE"]),
 ]

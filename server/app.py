@@ -5,13 +5,14 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.schemas import SchemaGenerator
 from starlette.staticfiles import StaticFiles
@@ -24,6 +25,8 @@ from imagechat.cors import CorsMiddleware
 from imagechat.database import create_engine
 from imagechat.errors import ApiError, api_error_handler
 from imagechat.guard import Guard
+from imagechat.headers import SecurityHeadersMiddleware
+from imagechat.hosts import HostMiddleware, allowed_hosts
 from imagechat.hub import Hub
 from imagechat.live import live_endpoint
 from imagechat.store import Store
@@ -64,6 +67,16 @@ async def home(_request: Request) -> Response:
     return RedirectResponse("/demo/")
 
 
+def public_file(path: Path) -> Route:
+    """One file of public/ at its own path (public/ also holds the npm manifest and node_modules:
+    only what browsers load is served)."""
+
+    async def serve(_request: Request) -> FileResponse:
+        return FileResponse(path)
+
+    return Route(f"/{path.name}", serve)
+
+
 async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if request.url.path.startswith("/api/"):
@@ -100,7 +113,8 @@ def create_app(settings: Settings) -> Starlette:
             await broker.disconnect()
             await engine.dispose()
 
-    node_modules = settings.public_dir / "node_modules"
+    public = settings.public_dir
+    node_modules = public / "node_modules"
     routes = [
         Route("/", home),
         Route("/healthz", health),
@@ -118,11 +132,18 @@ def create_app(settings: Settings) -> Starlette:
         Mount("/widget", StaticFiles(directory=settings.widget_dir), name="widget"),
         Mount("/vendor/pyscript", StaticFiles(directory=node_modules / "@pyscript/core/dist", check_dir=False)),
         Mount("/vendor/pyodide", StaticFiles(directory=node_modules / "pyodide", check_dir=False)),
-        Mount("/", StaticFiles(directory=settings.public_dir, html=True), name="public"),
+        public_file(public / "embed.js"),
+        public_file(public / "widget.css"),
+        Mount("/demo", StaticFiles(directory=public / "demo", html=True), name="demo"),
+        Mount("/dashboard", StaticFiles(directory=public / "dashboard", html=True), name="dashboard"),
     ]
     return Starlette(
         routes=routes,
         lifespan=lifespan,
         exception_handlers={ApiError: api_error_handler, HTTPException: http_error, 500: server_error},
-        middleware=[Middleware(CorsMiddleware, tenants=tenants)],
+        middleware=[
+            Middleware(HostMiddleware, hosts=allowed_hosts(settings.allowed_hosts, settings.host)),
+            Middleware(SecurityHeadersMiddleware),
+            Middleware(CorsMiddleware),
+        ],
     )

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import dataclasses
 import logging
+import resource
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -14,6 +15,7 @@ import uvicorn
 from imagechat import limits
 from imagechat.app import create_app
 from imagechat.config import Settings
+from imagechat.connections import protocols
 from imagechat.database import create_engine
 from imagechat.errors import ApiError
 from imagechat.migrate import upgrade
@@ -85,8 +87,19 @@ class DenialNoiseFilter(logging.Filter):
         return "without completing handshake" not in record.getMessage()
 
 
+def raise_open_file_limit() -> None:
+    """Every connection holds a file descriptor: take all the system allows (the soft limit is often 1024)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    except (ValueError, OSError):  # e.g. an unlimited hard limit that the system will not grant as is
+        logging.getLogger("imagechat").warning("open-file limit stays at %s", soft)
+
+
 def serve_forever(settings: Settings) -> None:
     logging.getLogger("uvicorn.error").addFilter(DenialNoiseFilter())
+    raise_open_file_limit()
+    http_protocol, ws_protocol = protocols(settings)
     scheme = "https" if settings.ssl_certfile else "http"
     print(f"ImageChat is serving the demo at {scheme}://{settings.host}:{settings.port}/demo/", flush=True)
     uvicorn.run(
@@ -95,6 +108,9 @@ def serve_forever(settings: Settings) -> None:
         port=settings.port,
         ssl_certfile=settings.ssl_certfile or None,
         ssl_keyfile=settings.ssl_keyfile or None,
+        http=http_protocol,
+        ws=ws_protocol,
+        timeout_keep_alive=settings.keep_alive_seconds,
         ws_max_size=limits.MAX_WS_MESSAGE_BYTES,
         ws_per_message_deflate=False,  # events are small; compression costs CPU and gains little
         log_level="info",

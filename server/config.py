@@ -26,6 +26,8 @@ class Settings:
     secret_key: str = ""
     # The server sends a heartbeat this often; a client that hears nothing for two of them reconnects.
     heartbeat_seconds: float = 15.0
+    # A WebSocket that has not subscribed this long after connecting is closed (code 4408).
+    subscribe_timeout_seconds: float = 5.0
     # A client that missed more events than this reloads the snapshot instead of replaying them.
     replay_limit: int = 1000
     # Events of one image closer together than this go to each viewer as one `batch` frame
@@ -35,10 +37,17 @@ class Settings:
     # Usage counts are added to the database this often (and at shutdown).
     usage_flush_seconds: float = 5.0
     max_markers_per_image: int = limits.MAX_MARKERS_PER_IMAGE
-    # Rate limits, per tenant: changes (and sign-ins) by one user, and requests from one IP address.
+    # Rate limits: changes (and sign-ins) by one user of a tenant, and API requests from one IP address.
     user_changes_per_minute: float = 30
     ip_requests_per_minute: float = 300
     max_connections_per_ip: int = 50
+    # TCP connections: request headers must arrive within this; an idle keep-alive connection is
+    # closed after this; open HTTP + WebSocket connections per address (0: no cap, behind a proxy).
+    header_timeout_seconds: float = 10
+    keep_alive_seconds: float = 5
+    max_http_connections_per_ip: int = 200
+    # Host names this server answers to (comma-separated; `*`: any). Default: its --host and localhost.
+    allowed_hosts: str = ""
     public_dir: Path = PROJECT_ROOT / "public"
     widget_dir: Path = PROJECT_ROOT / "widget"
 

@@ -1,64 +1,76 @@
 """Cross-origin headers. The widget's files may be loaded by any site (they are public); the API
 answers browsers only from the origins each tenant allows, so another site's scripts cannot read
-or change a tenant's threads with a visitor's browser."""
+or change a tenant's threads with a visitor's browser.
+
+Which origin may read an API answer is the guard's decision (it looks the tenant up once, after
+the rate limit): it records it in the request's scope, and this middleware turns it into headers.
+A refusal (forbidden origin, unknown tenant, too many requests) is readable too: it shows nothing
+but itself, and lets the widget tell "not allowed here" from "the network is down"."""
 
 from __future__ import annotations
 
 import re
 
 from starlette.datastructures import Headers, MutableHeaders
+from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from imagechat.tenants import Tenants
+from imagechat.errors import ApiError
 
 _TENANT_PATH = re.compile(r"^/api/v1/tenants/([^/]+)/")
+# What a site's page loads to run the widget: readable by any origin.
+PUBLIC_FILES = ("/embed.js", "/widget.css", "/widget/", "/vendor/")
+READABLE_BY = "imagechat.readable_by"  # scope key: the origin that may read this answer
 ALLOW_HEADERS = "Authorization, Content-Type"
 ALLOW_METHODS = "GET, POST, PATCH, DELETE"
 
 
+def let_read(scope: Scope, origin: str) -> None:
+    scope[READABLE_BY] = origin
+
+
 class CorsMiddleware:
-    def __init__(self, app: ASGIApp, tenants: Tenants) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.tenants = tenants
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = Headers(scope=scope) if scope["type"] == "http" else None
-        origin = headers.get("origin") if headers else None
-        if headers is None or origin is None:
+        if headers is None or "origin" not in headers:
             await self.app(scope, receive, send)
             return
-        allowed = await self._allowed_origin(scope, headers, origin)
-        if scope["method"] == "OPTIONS" and "access-control-request-method" in headers:
-            await self._preflight(allowed)(scope, receive, send)
+        tenant_path = _TENANT_PATH.match(scope["path"])
+        if tenant_path and scope["method"] == "OPTIONS" and "access-control-request-method" in headers:
+            response = await self._preflight(scope, tenant_path.group(1))
+            await response(scope, receive, send)
             return
 
         async def send_with_cors(message: Message) -> None:
-            if message["type"] == "http.response.start" and allowed:
-                response_headers = MutableHeaders(scope=message)
-                response_headers["Access-Control-Allow-Origin"] = allowed
-                response_headers.add_vary_header("Origin")
+            if message["type"] == "http.response.start":
+                allowed = scope.get(READABLE_BY) if tenant_path else "*" if _public(scope["path"]) else None
+                if allowed:
+                    response_headers = MutableHeaders(scope=message)
+                    response_headers["Access-Control-Allow-Origin"] = allowed
+                    response_headers.add_vary_header("Origin")
             await send(message)
 
         await self.app(scope, receive, send_with_cors)
 
-    async def _allowed_origin(self, scope: Scope, headers: Headers, origin: str) -> str | None:
-        match = _TENANT_PATH.match(scope["path"])
-        if match is None:  # public files (embed.js, the widget, the runtime) for any site; not the rest
-            return None if scope["path"].startswith(("/api/", "/metrics", "/dashboard")) else "*"
-        tenant = await self.tenants.get(match.group(1))
-        own = f"{scope.get('scheme', 'http')}://{headers.get('host', '')}"
-        return origin if tenant is not None and tenant.allows_origin(origin, own) else None
-
     @staticmethod
-    def _preflight(allowed: str | None) -> Response:
-        if allowed is None:
-            return JSONResponse({"error": "origin_not_allowed", "message": "this origin may not use this tenant"},
-                                status_code=403)
+    async def _preflight(scope: Scope, tenant_id: str) -> Response:
+        guard = scope["app"].state.services.guard
+        try:
+            origin = await guard.preflight(Request(scope), tenant_id)
+        except ApiError as error:
+            return JSONResponse(error.as_json(), status_code=error.status, headers=error.headers)
         return Response(status_code=204, headers={
-            "Access-Control-Allow-Origin": allowed,
+            "Access-Control-Allow-Origin": origin,
             "Access-Control-Allow-Methods": ALLOW_METHODS,
             "Access-Control-Allow-Headers": ALLOW_HEADERS,
             "Access-Control-Max-Age": "600",
             "Vary": "Origin",
         })
+
+
+def _public(path: str) -> bool:
+    return path.startswith(PUBLIC_FILES)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -23,8 +25,17 @@ def async_url(url: str) -> str:
 def create_engine(url: str) -> AsyncEngine:
     engine = create_async_engine(async_url(url))
     if engine.dialect.name == "sqlite":
+        _create_private_file(engine.url.database)
         _configure_sqlite(engine)
     return engine
+
+
+def _create_private_file(path: str | None) -> None:
+    """The database holds API secrets and the session-signing key: only its owner may read it.
+    SQLite gives its -wal and -shm files the mode of the database file."""
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return
+    os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:

@@ -19,21 +19,36 @@ from imagechat.usage import Usage
 
 # Close code for a viewer too slow to keep up; its client reconnects and reloads.
 CLOSE_TOO_SLOW = 4008
+GONE = (1006, "the client is gone")  # why a viewer whose socket failed takes no more frames
+# A replay reads and queues its next page once the outbox is down to this (about to be empty).
+OUTBOX_LOW_WATER = 64 * 1024
 HEARTBEAT = protocol.dumps({"type": "heartbeat"})
 # Sent when this node may have missed events (its broker connection dropped): resume from your seq.
 RESYNC = protocol.dumps({"type": "resync"})
 
 
 class Viewer:
-    """One WebSocket. Frames go through an outbox so that one slow socket never holds up others."""
+    """One WebSocket. Frames go through an outbox so that one slow socket never holds up others.
+    The outbox is bounded in bytes, counting the live frames kept aside during a replay: past the
+    bound the viewer is dropped (its client reconnects and reloads)."""
+
+    __slots__ = ("websocket", "_tenant_id", "_usage", "_outbox", "_queued", "_held", "_held_bytes",
+                 "_drained", "_closing")
 
     def __init__(self, websocket: WebSocket, tenant_id: str, usage: Usage) -> None:
         self.websocket = websocket
         self._tenant_id = tenant_id
         self._usage = usage
-        self._outbox: asyncio.Queue[tuple[str, int] | None] = asyncio.Queue(limits.MAX_PENDING_FRAMES_PER_SOCKET)
-        self._dropped = False
+        self._outbox: asyncio.Queue[tuple[str, int] | None] = asyncio.Queue()
+        self._queued = 0  # bytes in the outbox, and of the frame being written
         self._held: list[tuple[str, int]] | None = None
+        self._held_bytes = 0
+        self._drained: asyncio.Event | None = None  # only while a replay waits for room
+        self._closing: tuple[int, str] | None = None  # once set, nothing more is queued
+
+    @property
+    def open(self) -> bool:
+        return self._closing is None
 
     def hold(self) -> None:
         """Keep live events aside while the missed ones are replayed from the log."""
@@ -42,6 +57,7 @@ class Viewer:
     def release(self, replayed_up_to: int) -> None:
         """Send the live events kept aside, but those the replay already sent."""
         held, self._held = self._held or [], None
+        self._held_bytes = 0
         for frame, size in held:
             message = json.loads(frame)
             if message["type"] != "batch":
@@ -54,29 +70,66 @@ class Viewer:
 
     def deliver(self, frame: str, size: int) -> None:
         """A live frame from the hub, already measured (one measure for all its viewers)."""
-        if self._held is not None:
-            self._held.append((frame, size))
-        else:
+        if self._held is None:
             self.send(frame, size)
+        elif self.open and self._fits(size):
+            self._held.append((frame, size))
+            self._held_bytes += size
 
     def send(self, frame: str, size: int | None = None) -> None:
-        if self._dropped:
-            return
-        try:
-            self._outbox.put_nowait((frame, len(frame.encode()) if size is None else size))
-        except asyncio.QueueFull:
-            # Drop what is queued: the client reloads the image's state when it reconnects.
-            self._dropped = True
-            while not self._outbox.empty():
-                self._outbox.get_nowait()
+        size = len(frame.encode()) if size is None else size
+        if self.open and self._fits(size):
+            self._queued += size
+            self._outbox.put_nowait((frame, size))
+
+    async def drained(self) -> bool:
+        """Wait until the outbox is down to its low-water mark; False when the socket is closing.
+        A replay queues its next page only then: a socket that does not read holds about a page."""
+        while self.open and self._queued > OUTBOX_LOW_WATER:
+            self._drained = asyncio.Event()
+            await self._drained.wait()
+        self._drained = None
+        return self.open
+
+    def close(self, code: int, reason: str) -> None:
+        """Close the socket once the frames queued so far are sent."""
+        if self.open:
+            self._closing = (code, reason)
             self._outbox.put_nowait(None)  # the writer closes the socket at this marker
+            self._wake()
 
     async def run_writer(self) -> None:
-        while (item := await self._outbox.get()) is not None:
-            frame, size = item
-            await self.websocket.send_text(frame)
-            self._usage.frame_sent(self._tenant_id, size)
-        await self.websocket.close(CLOSE_TOO_SLOW, "too slow: reconnect and reload")
+        try:
+            while (item := await self._outbox.get()) is not None:
+                frame, size = item
+                await self.websocket.send_text(frame)
+                self._queued -= size
+                self._usage.frame_sent(self._tenant_id, size)
+                if self._queued <= OUTBOX_LOW_WATER:
+                    self._wake()
+            assert self._closing is not None
+            await self.websocket.close(*self._closing)
+        finally:
+            self._closing = self._closing or GONE
+            self._wake()
+
+    def _fits(self, size: int) -> bool:
+        if self._queued + self._held_bytes + size <= limits.MAX_OUTBOX_BYTES_PER_SOCKET:
+            return True
+        self._drop()
+        return False
+
+    def _drop(self) -> None:
+        """Too slow to keep up: what is queued is dropped, the client reloads when it reconnects."""
+        while not self._outbox.empty():
+            item = self._outbox.get_nowait()
+            self._queued -= item[1] if item else 0
+        self._held, self._held_bytes = None, 0
+        self.close(CLOSE_TOO_SLOW, "too slow: reconnect and reload")
+
+    def _wake(self) -> None:
+        if self._drained is not None:
+            self._drained.set()
 
 
 class _Room:

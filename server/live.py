@@ -14,12 +14,17 @@ Server -> client:
       then, with `resume` true, the missed events 42..45 in order, then live events; with `resume`
       false (first connection, other epoch, or more missed than the replay limit) the client
       loads the snapshot. `reason` says why: "new", "epoch", "too_old".
-  {"type": "reload", "reason": "too_old"}   answer to a resume that the log cannot serve
+  {"type": "reload", "reason": "too_old"}   answer to a resume that the log cannot serve, or
+      "too_many_resumes" past the socket's resume budget: the client loads the snapshot
   {"type": "resync"}   this node may have missed events (broker reconnected): resume from your seq
   {"type": "batch", "events": [...]}   several events in order (busy moments, and replays)
   the events of `imagechat.protocol`, {"type": "heartbeat"} every `heartbeat` seconds,
   {"type": "pong"}, and {"type": "error", "error": code, "message": ...} for a bad frame: the
   connection stays open (a failed subscribe leaves it unsubscribed; the client may try again).
+
+A connection that has not subscribed within --subscribe-timeout-seconds gets a `subscribe_timeout`
+error frame and is closed with code 4408. Frames are handled one at a time, in order: a replay is
+over before the next frame is read, so a socket has at most one replay going.
 """
 
 from __future__ import annotations
@@ -45,7 +50,12 @@ from imagechat.validation import clean_url_id
 
 
 log = logging.getLogger("imagechat.live")
-REPLAY_BATCH = 50  # events per frame of a replay
+CLOSE_SUBSCRIBE_TIMEOUT = 4408
+RELOAD_TOO_OLD = protocol.dumps({"type": "reload", "reason": "too_old"})
+RELOAD_TOO_MANY_RESUMES = protocol.dumps({"type": "reload", "reason": "too_many_resumes"})
+# Replays of this process read the log a few pages at a time: many sockets replaying at once must
+# not take every database connection (other requests would wait for one).
+REPLAY_READS = asyncio.Semaphore(limits.CONCURRENT_REPLAY_READS)
 
 
 def error_frame(code: str, message: str) -> str:
@@ -64,6 +74,27 @@ class Session:
         self.url_id = ""
         self.channel: str | None = None
         self._frames = RateLimiter(limits.WS_FRAMES_PER_SECOND * 60, limits.WS_FRAMES_BURST)
+        self._resumes = RateLimiter(limits.RESUMES_PER_MINUTE, limits.RESUMES_BURST)
+
+    async def run(self) -> None:
+        """Serve the client's frames until it leaves. One that has not subscribed in time is told
+        and closed: an idle socket holds one of its address's connection slots."""
+        deadline: float | None = asyncio.get_running_loop().time() + self.services.settings.subscribe_timeout_seconds
+        while True:
+            try:
+                async with asyncio.timeout_at(deadline if self.channel is None else None):
+                    message = await self.websocket.receive()
+            except TimeoutError:
+                self.viewer.send(error_frame("subscribe_timeout", "subscribe within a few seconds of connecting"))
+                self.viewer.close(CLOSE_SUBSCRIBE_TIMEOUT, "subscribe_timeout")
+                deadline = None
+                continue
+            if message["type"] == "websocket.disconnect":
+                return
+            try:
+                await self.receive(message.get("text"))
+            except ApiError as error:
+                self.viewer.send(error_frame(error.code, error.message))
 
     async def receive(self, text: str | None) -> None:
         self._frames.take("frames")  # a flood gets error frames, not work
@@ -106,42 +137,57 @@ class Session:
         log.info("viewer %s watches an image of tenant %s", client_ip(self.websocket), tenant_id)
         # Read after joining: every event from here on is either replayed or held.
         seq, current_epoch = await store.position(tenant_id, url_id)
-        replay = None
         reason = "new"
         if since is not None and epoch == current_epoch and since <= seq:
-            replay = await store.events_after(tenant_id, url_id, since, seq, self.services.settings.replay_limit)
-            reason = "too_old" if replay is None else ""
+            reason = "too_old" if seq - since > self.services.settings.replay_limit else ""
         elif since is not None:
             reason = "epoch"
         acknowledgement = {
-            "type": "subscribed", "seq": seq, "epoch": current_epoch, "resume": replay is not None,
+            "type": "subscribed", "seq": seq, "epoch": current_epoch, "resume": not reason,
             "heartbeat": self.services.settings.heartbeat_seconds,
         }
         if reason:
             acknowledgement["reason"] = reason
         self.viewer.send(protocol.dumps(acknowledgement))
-        self._replay(replay or [])
+        if not reason:
+            assert since is not None
+            await self._replay(since, seq)
         self.viewer.release(seq)
 
     async def resume(self, request: dict[str, Any]) -> None:
         if self.channel is None:
             raise ApiError(400, "not_subscribed", "subscribe before resuming")
         since = _since(request, required=True)
+        assert since is not None
+        try:
+            self._resumes.take("resume")
+        except ApiError:  # a snapshot is one request; a replay may be a thousand events each time
+            self.viewer.send(RELOAD_TOO_MANY_RESUMES)
+            return
+        self.viewer.hold()
         seq, _epoch = await self.services.store.position(self.tenant_id, self.url_id)
+        if seq - since > self.services.settings.replay_limit:
+            self.viewer.send(RELOAD_TOO_OLD)
+        elif since <= seq:
+            await self._replay(since, seq)
+        self.viewer.release(seq)
         if since > seq:
             raise _from_future(since, seq)
-        replay = await self.services.store.events_after(
-            self.tenant_id, self.url_id, since, seq, self.services.settings.replay_limit
-        )
-        if replay is None:
-            self.viewer.send(protocol.dumps({"type": "reload", "reason": "too_old"}))
-        self._replay(replay or [])
 
-    def _replay(self, frames: list[str]) -> None:
-        """Missed events, in `batch` frames: a long replay must not fill the socket's outbox."""
-        for start in range(0, len(frames), REPLAY_BATCH):
-            chunk = frames[start:start + REPLAY_BATCH]
-            self.viewer.send(chunk[0] if len(chunk) == 1 else batch_frame(chunk))
+    async def _replay(self, since: int, upto: int) -> None:
+        """The events after `since` up to `upto`, read from the log a page (one `batch` frame) at a
+        time as the socket drains: a socket that does not read holds about a page, and the log is
+        not read ahead of it. Live events meanwhile are held by the viewer."""
+        while since < upto and await self.viewer.drained():
+            async with REPLAY_READS:
+                page = await self.services.store.events_after(
+                    self.tenant_id, self.url_id, since, upto, limits.REPLAY_PAGE_EVENTS
+                )
+            if not page:
+                return
+            payloads = [payload for _seq, payload in page]
+            self.viewer.send(payloads[0] if len(payloads) == 1 else batch_frame(payloads))
+            since = page[-1][0]
 
     def close(self) -> None:
         if self.channel is not None:
@@ -159,23 +205,21 @@ async def live_endpoint(websocket: WebSocket) -> None:
     if not guard.open_connection(websocket):
         await _refuse(websocket, ApiError(429, "too_many_connections", "too many live connections from this address"))
         return
-    await websocket.accept()
-    usage = websocket.app.state.services.usage
-    usage.connection_opened(tenant.id)
-    session = Session(websocket, tenant)
+    try:  # the slot is given back however the socket ends, even when its client left before accept()
+        await websocket.accept()
+        await _serve(Session(websocket, tenant))
+    finally:
+        guard.close_connection(websocket)
+
+
+async def _serve(session: Session) -> None:
+    usage = session.services.usage
+    usage.connection_opened(session.tenant_id)
     writer = asyncio.create_task(session.viewer.run_writer())
     try:
-        while True:
-            message = await websocket.receive()
-            if message["type"] == "websocket.disconnect":
-                break
-            try:
-                await session.receive(message.get("text"))
-            except ApiError as error:
-                session.viewer.send(error_frame(error.code, error.message))
+        await session.run()
     finally:
-        usage.connection_closed(tenant.id)
-        guard.close_connection(websocket)
+        usage.connection_closed(session.tenant_id)
         session.close()
         writer.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):

@@ -42,5 +42,11 @@ def marker_json(row: Mapping[str, Any], comments: list[dict[str, Any]]) -> dict[
     }
 
 
+def snapshot_marker_json(row: Mapping[str, Any], first_comment: dict[str, Any], comment_count: int) -> dict[str, Any]:
+    """A marker as a snapshot carries it: only its thread's first comment, and how many it holds
+    (the rest is read page by page), so that a snapshot's size is bounded by the marker cap."""
+    return {**marker_json(row, [first_comment]), "commentCount": comment_count}
+
+
 def event(kind: str, seq: int, broadcast_id: str | None, **data: Any) -> dict[str, Any]:
     return {"type": kind, "seq": seq, "broadcastId": broadcast_id, **data}

@@ -8,8 +8,11 @@ from sqlalchemy import (
     Column,
     Float,
     ForeignKey,
+    ForeignKeyConstraint,
+    Index,
     Integer,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Table,
     Text,
@@ -51,29 +54,39 @@ images = Table(
     UniqueConstraint("tenant_id", "url_id", name="uq_images_tenant_url"),
 )
 
+# Marker and comment ids may be chosen by clients, so they are unique within a tenant only: one
+# tenant can neither probe for nor squat on another's ids.
 markers = Table(
     "markers",
     metadata,
-    Column("id", String(64), primary_key=True),
-    Column("image_id", Integer, ForeignKey("images.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("tenant_id", String(64), nullable=False),
+    Column("id", String(64), nullable=False),
+    Column("image_id", Integer, nullable=False, index=True),
     Column("x", Float, nullable=False),
     Column("y", Float, nullable=False),
     Column("author_id", String(64), nullable=False),
     Column("author_name", String(60), nullable=False),
     Column("created_at", BigInteger, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
+    PrimaryKeyConstraint("tenant_id", "id", name="pk_markers"),
+    ForeignKeyConstraint(["image_id"], ["images.id"], name="fk_markers_image", ondelete="CASCADE"),
 )
 
 comments = Table(
     "comments",
     metadata,
-    Column("id", String(64), primary_key=True),
-    Column("marker_id", String(64), ForeignKey("markers.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("tenant_id", String(64), nullable=False),
+    Column("id", String(64), nullable=False),
+    Column("marker_id", String(64), nullable=False),
     Column("author_id", String(64), nullable=False),
     Column("author_name", String(60), nullable=False),
     Column("text", Text, nullable=False),
     Column("created_at", BigInteger, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
+    PrimaryKeyConstraint("tenant_id", "id", name="pk_comments"),
+    ForeignKeyConstraint(["tenant_id", "marker_id"], ["markers.tenant_id", "markers.id"],
+                         name="fk_comments_marker", ondelete="CASCADE"),
+    Index("ix_comments_marker", "tenant_id", "marker_id", "created_at"),
 )
 
 # Append-only log of each image's changes, written in the transaction of the change itself.

@@ -6,6 +6,7 @@ import json
 import re
 import secrets
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from sqlalchemy import delete, insert, select, update
@@ -17,6 +18,7 @@ from imagechat.schema import tenants
 
 SELF = "self"  # in an allow-list: the origin the ImageChat server itself is served from
 CACHE_SECONDS = 5.0  # the CLI changes tenants from another process: lookups refresh this often
+CACHE_ENTRIES = 10_000  # known and unknown ids; the least recently used go first
 _ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?")
 _TENANT_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 
@@ -53,24 +55,28 @@ def tenant_id_for(name: str) -> str:
 class Tenants:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
-        self._cache: dict[str, tuple[float, Tenant | None]] = {}
+        self._cache: OrderedDict[str, tuple[float, Tenant | None]] = OrderedDict()
 
     async def get(self, tenant_id: str) -> Tenant | None:
+        if not _TENANT_ID.fullmatch(tenant_id):  # no such tenant can exist: no query, no cache entry
+            return None
         cached = self._cache.get(tenant_id)
         if cached is not None and time.monotonic() - cached[0] < CACHE_SECONDS:
+            self._cache.move_to_end(tenant_id)
             return cached[1]
         async with self._engine.connect() as conn:
             row = (await conn.execute(select(tenants).where(tenants.c.id == tenant_id))).mappings().first()
         tenant = None if row is None else _tenant(row)
-        if len(self._cache) > 10_000:  # unknown ids must not grow the cache without bound
-            self._cache.clear()
         self._cache[tenant_id] = (time.monotonic(), tenant)
+        self._cache.move_to_end(tenant_id)
+        if len(self._cache) > CACHE_ENTRIES:
+            self._cache.popitem(last=False)
         return tenant
 
     async def require(self, tenant_id: str) -> Tenant:
         tenant = await self.get(tenant_id)
         if tenant is None:
-            raise not_found("tenant", tenant_id)
+            raise not_found("tenant", tenant_id[:64])
         return tenant
 
     # -- administration (the `imagechat tenant` commands) ---------------------------------------

@@ -77,6 +77,20 @@ class Api:
         params = {} if url_id is None else {"urlId": url_id}
         return self.client.get(f"{self.prefix}/snapshot", params=params)
 
+    def thread(self, marker_id: str, **params: Any) -> httpx.Response:
+        return self.client.get(f"{self.prefix}/markers/{marker_id}/comments", params=params)
+
+    def comments(self, marker_id: str) -> list[dict[str, Any]]:
+        """A marker's whole thread, read page by page."""
+        found: list[dict[str, Any]] = []
+        params: dict[str, Any] = {}
+        while True:
+            page = ok(self.thread(marker_id, **params), 200)
+            found += page["comments"]
+            if page["next"] is None:
+                return found
+            params = {"after": page["next"]}
+
     def create(self, body: dict[str, Any] | None = None, headers: dict[str, str] | None = None, **fields: Any) -> httpx.Response:
         return self.client.post(f"{self.prefix}/markers", json={**(body or {}), **fields}, headers=self._as(headers))
 
@@ -176,8 +190,9 @@ def test_reading_a_snapshot_stores_nothing(fresh_server: ServerProcess) -> None:
 def test_create_marker_answers_201_with_seq_and_marker_using_client_ids(api: Api) -> None:
     url_id, marker_id, comment_id = new_url_id(), new_id("m"), new_id("c")
     body = ok(api.create(marker_body(url_id, "Look here", id=marker_id, commentId=comment_id)), 201)
-    assert set(body) == {"seq", "marker"}
+    assert set(body) == {"seq", "epoch", "marker"}
     assert body["seq"] == 1
+    assert body["epoch"] == ok(api.snapshot(url_id), 200)["epoch"]
     marker = body["marker"]
     assert set(marker) == {"id", "x", "y", "author", "createdAt", "comments"}
     assert marker["id"] == marker_id
@@ -210,7 +225,7 @@ def test_snapshot_shows_the_created_marker_and_an_epoch(api: Api) -> None:
     assert snapshot["urlId"] == url_id
     assert snapshot["seq"] == created["seq"] == 1
     assert re.fullmatch(r"[0-9a-f]{32}", snapshot["epoch"])
-    assert snapshot["markers"] == [created["marker"]]
+    assert snapshot["markers"] == [{**created["marker"], "commentCount": 1}]
 
 
 def test_reply_answers_201_with_the_added_comment(api: Api) -> None:
@@ -227,7 +242,7 @@ def test_reply_answers_201_with_the_added_comment(api: Api) -> None:
     assert api.bob_author["id"] != api.alice_author["id"]
     assert body["comment"]["text"] == "A reply"
     assert body["comment"]["createdAt"] == body["comment"]["updatedAt"]
-    comments = ok(api.snapshot(url_id), 200)["markers"][0]["comments"]
+    comments = api.comments(marker_id)
     assert [c["id"] for c in comments][1:] == [reply_id]
     assert comments[1] == body["comment"]
 
@@ -254,7 +269,7 @@ def test_deleting_a_reply_answers_200_with_comment_deleted(api: Api) -> None:
     reply = ok(api.reply(marker["id"], headers=api.bob, text="to delete"), 201)["comment"]
     body = ok(api.delete_comment(reply["id"], headers=api.bob), 200)
     assert body == {"seq": 3, "markerId": marker["id"], "change": "comment-deleted", "commentId": reply["id"]}
-    assert ok(api.snapshot(url_id), 200)["markers"] == [marker]
+    assert ok(api.snapshot(url_id), 200)["markers"] == [{**marker, "commentCount": 1}]
 
 
 def test_deleting_a_threads_last_comment_deletes_the_marker(api: Api) -> None:
@@ -303,9 +318,9 @@ def test_seq_increases_by_exactly_one_per_change_and_the_snapshot_follows(api: A
     reply = ok(api.reply(marker_id, headers=api.bob, text="reply"), 201)
     seqs.append(reply["seq"])
     seqs.append(ok(api.edit(reply["comment"]["id"], headers=api.bob, text="edited"), 200)["seq"])
-    assert ok(api.snapshot(url_id), 200)["markers"][0]["comments"][1]["text"] == "edited"
+    assert api.comments(marker_id)[1]["text"] == "edited"
     seqs.append(ok(api.delete_comment(reply["comment"]["id"], headers=api.bob), 200)["seq"])
-    assert len(ok(api.snapshot(url_id), 200)["markers"][0]["comments"]) == 1
+    assert ok(api.snapshot(url_id), 200)["markers"][0]["commentCount"] == 1
     second = ok(api.create(marker_body(url_id, "second")), 201)
     seqs.append(second["seq"])
     seqs.append(ok(api.delete_marker(marker_id), 200)["seq"])
@@ -313,7 +328,7 @@ def test_seq_increases_by_exactly_one_per_change_and_the_snapshot_follows(api: A
     snapshot = ok(api.snapshot(url_id), 200)
     assert snapshot["seq"] == 6
     assert snapshot["epoch"] == epoch
-    assert snapshot["markers"] == [second["marker"]]
+    assert snapshot["markers"] == [{**second["marker"], "commentCount": 1}]
 
 
 def test_images_are_separate_conversations_with_their_own_seq(api: Api) -> None:
@@ -336,8 +351,9 @@ def test_non_ascii_author_name_round_trips(api: Api) -> None:
     assert reply["author"] == zoe_author
     stored = ok(api.snapshot(url_id), 200)["markers"][0]
     assert stored["author"]["name"] == "Zoë 李"
-    assert [c["author"]["name"] for c in stored["comments"]] == ["Zoë 李", "Zoë 李"]
-    assert stored["comments"][1]["text"] == "再见"
+    thread = api.comments(marker["id"])
+    assert [c["author"]["name"] for c in thread] == ["Zoë 李", "Zoë 李"]
+    assert thread[1]["text"] == "再见"
 
 
 def test_author_name_whitespace_is_collapsed(api: Api) -> None:
@@ -387,13 +403,154 @@ def test_html_is_stored_verbatim_as_text(api: Api) -> None:
     reply = ok(api.reply(marker["id"], text=f"  {XSS}  "), 201)["comment"]
     assert reply["text"] == XSS
     ok(api.edit(reply["id"], text=XSS + "<script>x</script>"), 200)
-    texts = [c["text"] for c in ok(api.snapshot(url_id), 200)["markers"][0]["comments"]]
+    texts = [c["text"] for c in api.comments(marker["id"])]
     assert texts == [XSS, XSS + "<script>x</script>"]
 
 
 def test_any_author_may_reply_in_a_thread(api: Api) -> None:
     marker_id = ok(api.create(marker_body(new_url_id())), 201)["marker"]["id"]
     ok(api.reply(marker_id, headers=api.bob, text="Bob was here"), 201)
+
+
+def test_an_images_first_change_carries_its_epoch_in_the_answer_and_the_event(fresh_server: ServerProcess) -> None:
+    """A viewer that opened the image before it existed learns the epoch from the first event."""
+    api = Api(fresh_server)
+    url_id = new_url_id()
+    first = ok(api.create(marker_body(url_id)), 201)
+    second = ok(api.create(marker_body(url_id)), 201)
+    epoch = ok(api.snapshot(url_id), 200)["epoch"]
+    assert first["epoch"] == epoch and "epoch" not in second
+    payloads = [json.loads(row[4]) for row in sorted(fresh_server.rows()["events"])]
+    assert [(event["seq"], event.get("epoch")) for event in payloads] == [(1, epoch), (2, None)]
+
+
+# -- bounded snapshots, thread pages, revalidation ----------------------------------------------
+
+
+def test_a_snapshot_carries_each_threads_first_comment_and_its_count(api: Api) -> None:
+    url_id = new_url_id()
+    marker = ok(api.create(marker_body(url_id, "first")), 201)["marker"]
+    for text in ("second", "third"):
+        ok(api.reply(marker["id"], headers=api.bob, text=text), 201)
+    [shown] = ok(api.snapshot(url_id), 200)["markers"]
+    assert shown == {**marker, "commentCount": 3}
+    assert [c["text"] for c in shown["comments"]] == ["first"]
+
+
+def test_a_thread_is_read_in_pages_of_at_most_100_oldest_first(api: Api) -> None:
+    url_id = new_url_id()
+    created = ok(api.create(marker_body(url_id, "comment 0")), 201)
+    marker_id = created["marker"]["id"]
+    for n in range(1, 250):
+        ok(api.reply(marker_id, text=f"comment {n}"), 201)
+    pages, params = [], {}
+    while True:
+        page = ok(api.thread(marker_id, **params), 200)
+        assert set(page) == {"markerId", "seq", "comments", "next"}
+        assert (page["markerId"], page["seq"]) == (marker_id, 250)
+        pages.append(page)
+        if page["next"] is None:
+            break
+        assert page["next"] == page["comments"][-1]["id"]
+        params = {"after": page["next"]}
+    assert [len(page["comments"]) for page in pages] == [100, 100, 50]
+    texts = [c["text"] for page in pages for c in page["comments"]]
+    assert texts == [f"comment {n}" for n in range(250)]
+    small = ok(api.thread(marker_id, limit=7, after=pages[0]["comments"][2]["id"]), 200)
+    assert [c["text"] for c in small["comments"]] == [f"comment {n}" for n in range(3, 10)]
+    assert ok(api.snapshot(url_id), 200)["markers"][0]["commentCount"] == 250
+
+
+def test_a_thread_page_is_as_new_as_its_seq(api: Api) -> None:
+    marker = ok(api.create(marker_body(new_url_id())), 201)["marker"]
+    reply = ok(api.reply(marker["id"], text="later"), 201)
+    page = ok(api.thread(marker["id"]), 200)
+    assert page == {"markerId": marker["id"], "seq": reply["seq"], "comments": [marker["comments"][0], reply["comment"]],
+                    "next": None}
+
+
+def test_thread_of_an_unknown_marker_or_cursor_is_404_and_bad_limits_are_400(seeded: Seeded, subtests: Any) -> None:
+    api = seeded.api
+    seeded.rejects(lambda: api.thread(new_id("m")), 404, "marker_not_found")
+    seeded.rejects(lambda: api.thread(seeded.marker_id, after=new_id("c")), 404, "comment_not_found")
+    seeded.rejects(lambda: api.with_tenant("nope").thread(seeded.marker_id), 404, "tenant_not_found")
+    for limit in ["0", "101", "-1", "ten", ""]:
+        with subtests.test(limit=limit):
+            seeded.rejects(lambda: api.thread(seeded.marker_id, limit=limit), 400, "invalid_field", "limit")
+    seeded.rejects(lambda: api.thread(seeded.marker_id, after="bad id"), 400, "invalid_field", "after")
+
+
+def test_a_snapshot_is_revalidated_with_its_etag(api: Api) -> None:
+    url_id = new_url_id()
+    empty = api.snapshot(url_id)
+    assert empty.headers["cache-control"] == "no-cache"
+    assert api.client.get(f"{api.prefix}/snapshot", params={"urlId": url_id},
+                          headers={"If-None-Match": empty.headers["etag"]}).status_code == 304
+    marker = ok(api.create(marker_body(url_id)), 201)["marker"]
+    first = api.snapshot(url_id)
+    assert first.headers["etag"] != empty.headers["etag"]
+
+    def revalidate(tag: str) -> httpx.Response:
+        return api.client.get(f"{api.prefix}/snapshot", params={"urlId": url_id}, headers={"If-None-Match": tag})
+
+    unchanged = revalidate(first.headers["etag"])
+    assert (unchanged.status_code, unchanged.content) == (304, b"")
+    assert unchanged.headers["etag"] == first.headers["etag"]
+    assert revalidate(f'"other", {first.headers["etag"]}').status_code == 304
+    ok(api.reply(marker["id"], text="news"), 201)
+    changed = revalidate(first.headers["etag"])
+    assert changed.status_code == 200
+    assert changed.json()["markers"][0]["commentCount"] == 2
+    assert changed.headers["etag"] not in (first.headers["etag"], empty.headers["etag"])
+
+
+def test_a_read_only_switch_changes_the_snapshots_etag(fresh_server: ServerProcess) -> None:
+    api = Api(fresh_server)
+    url_id = new_url_id()
+    ok(api.create(marker_body(url_id)), 201)
+    writable = api.snapshot(url_id).headers["etag"]
+    fresh_server.cli("tenant", "update", "demo", "--readonly")
+    deadline = time.monotonic() + 30  # tenants may be cached by the server for a while
+    while (answer := api.snapshot(url_id)).json()["readonly"] is False:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert answer.headers["etag"] != writable
+    refreshed = api.client.get(f"{api.prefix}/snapshot", params={"urlId": url_id}, headers={"If-None-Match": writable})
+    assert refreshed.status_code == 200 and refreshed.json()["readonly"] is True
+
+
+# -- ids are scoped to their tenant ---------------------------------------------------------------
+
+
+def other_tenant(server: ServerProcess) -> "Api":
+    """A second tenant on the server, used from the server's own origin by its own users."""
+    server.cli("tenant", "create", "Other Site", "--id", "other", "--origin", "self")
+    return Api(server, "other")
+
+
+def test_the_same_ids_work_independently_in_two_tenants(seeded: Seeded) -> None:
+    other = other_tenant(seeded.server)
+    body = marker_body(seeded.url_id, "theirs", id=seeded.marker_id, commentId=seeded.comment_id)
+    created = ok(other.create(body), 201)["marker"]
+    assert (created["id"], created["comments"][0]["id"]) == (seeded.marker_id, seeded.comment_id)
+    ok(other.reply(seeded.marker_id, text="their reply", id=seeded.reply_id), 201)
+    ok(other.edit(seeded.comment_id, text="theirs, edited"), 200)
+    ok(other.delete_comment(seeded.reply_id), 200)
+    ours = ok(seeded.api.snapshot(seeded.url_id), 200)["markers"][0]
+    assert (ours["comments"][0]["text"], ours["commentCount"]) == ("Alice's comment", 2)
+    assert [c["text"] for c in seeded.api.comments(seeded.marker_id)] == ["Alice's comment", "Bob's reply"]
+    assert [c["text"] for c in other.comments(seeded.marker_id)] == ["theirs, edited"]
+    ok(other.delete_marker(seeded.marker_id), 200)
+    assert ok(seeded.api.snapshot(seeded.url_id), 200)["markers"][0]["id"] == seeded.marker_id
+
+
+def test_another_tenants_ids_are_invisible(seeded: Seeded) -> None:
+    other = other_tenant(seeded.server)
+    seeded.rejects(lambda: other.reply(seeded.marker_id, text="x"), 404, "marker_not_found")
+    seeded.rejects(lambda: other.edit(seeded.comment_id, text="x"), 404, "comment_not_found")
+    seeded.rejects(lambda: other.delete_comment(seeded.comment_id), 404, "comment_not_found")
+    seeded.rejects(lambda: other.delete_marker(seeded.marker_id), 404, "marker_not_found")
+    seeded.rejects(lambda: other.thread(seeded.marker_id), 404, "marker_not_found")
 
 
 # -- errors: unknown tenant, marker, comment ----------------------------------------------------
@@ -911,7 +1068,7 @@ def test_wrong_method_is_405_json(seeded: Seeded, subtests: Any) -> None:
 
 
 @pytest.mark.parametrize(
-    "path", ["/sessions", "/markers", "/markers/{marker}", "/markers/{marker}/comments", "/comments/{comment}"]
+    "path", ["/sessions", "/markers", "/markers/{marker}", "/comments/{comment}"]
 )
 def test_get_on_a_mutation_route_is_405_json(seeded: Seeded, path: str) -> None:
     path = seeded.api.prefix + path.format(comment=seeded.comment_id, marker=seeded.marker_id)
@@ -938,7 +1095,7 @@ def test_openapi_document_lists_every_tenant_path(api: Api) -> None:
         "/api/v1/tenants/{tenant}/usage": {"get"},
         "/api/v1/tenants/{tenant}/markers": {"post"},
         "/api/v1/tenants/{tenant}/markers/{marker}": {"delete"},
-        "/api/v1/tenants/{tenant}/markers/{marker}/comments": {"post"},
+        "/api/v1/tenants/{tenant}/markers/{marker}/comments": {"post", "get"},
         "/api/v1/tenants/{tenant}/comments/{comment}": {"patch", "delete"},
     }
     for methods in document["paths"].values():

@@ -154,3 +154,37 @@ def test_screenshots_of_the_demo_with_markers_and_an_open_thread(contexts):
     alice.page.locator("img[data-image-chat]").scroll_into_view_if_needed()
     alice.page.screenshot(path=str(SCREENSHOTS / "demo-markers.png"))
     assert (SCREENSHOTS / "demo-thread.png").stat().st_size > 10_000
+
+
+def inside_viewport(box: dict, width: int = 1280, height: int = 900) -> bool:
+    return box["x"] >= 0 and box["y"] >= 0 and box["x"] + box["width"] <= width and box["y"] + box["height"] <= height
+
+
+def test_a_refused_change_says_why_where_the_user_acted_inside_the_viewport(new_context, fresh_server):
+    """At 1280x900 the image runs below the window: the reason must show in the thread's popover
+    (reply) or next to the point clicked (new marker), never below the fold; typed text stays."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    context = new_context(fresh_server)
+    viewer = Viewer(context.new_page()).open()
+    viewer.drop_marker(300, 450, "An existing thread")
+    expect(viewer.comments).to_have_count(1)
+    context.set_offline(True)
+    viewer.expect_status("offline")
+
+    viewer.reply("Typed while offline", name="Ada")
+    error = viewer.popover.locator(".error")
+    expect(error).to_have_text("You're offline — markers are read-only until the connection returns.")
+    assert inside_viewport(error.bounding_box())
+    expect(viewer.popover.locator("textarea.message")).to_have_value("Typed while offline")
+    viewer.page.screenshot(path=str(SCREENSHOTS / "refused-reply.png"))
+
+    viewer.popover.get_by_role("button", name="Close").click()
+    layer = viewer.layer.bounding_box()
+    click = {"x": 900, "y": int(900 - layer["y"] - 20)}  # low on the window: the image goes on below
+    viewer.layer.click(position=click)
+    callout = viewer.widget.locator(".callout")
+    expect(callout).to_have_text("You're offline — markers are read-only until the connection returns.")
+    box = callout.bounding_box()
+    assert inside_viewport(box)
+    assert abs(box["x"] - (layer["x"] + click["x"])) < 320 and abs(box["y"] - (layer["y"] + click["y"])) < 200
+    viewer.page.screenshot(path=str(SCREENSHOTS / "refused-marker.png"))

@@ -90,7 +90,7 @@ def test_two_widgets_on_a_site_of_another_origin_keep_their_threads_apart(browse
     expect(view_only.locator(".popover textarea")).to_have_count(0)
     view_only.locator(".popover .close").click()
     view_only.locator(".layer").click(position={"x": 50, "y": 50})
-    expect(view_only.locator(".toast")).to_have_text("This conversation is view-only.")
+    expect(view_only.locator(".callout")).to_have_text("This conversation is view-only.")
 
     # The host's rules do not reach into the widget, and the widget adds none to the host.
     expect(bob_second.popover).to_be_visible()
@@ -148,4 +148,46 @@ def test_on_a_page_that_marks_an_image_only_later_python_loads_then(browser, fre
     with socket.expect_event("close"):  # the widget lets go of its connection
         page.evaluate("document.querySelector('#app').replaceChildren()")  # the app changes views
     page.context.close()
+    site.shutdown()
+
+
+# Counts the page's WebSocket constructions, whoever makes them.
+COUNT_SOCKETS = """(() => {
+  window.__sockets = 0;
+  const Native = window.WebSocket;
+  window.WebSocket = class extends Native {
+    constructor(...args) { super(...args); window.__sockets += 1; }
+  };
+})();"""
+
+
+def test_a_site_the_tenant_does_not_allow_is_told_so_and_stops_retrying(browser, fresh_server, tmp_path):
+    (tmp_path / "index.html").write_text(HOST_PAGE.format(server=fresh_server.url))
+    site = ThreadingHTTPServer(("127.0.0.1", 0), partial(SimpleHTTPRequestHandler, directory=str(tmp_path)))
+    threading.Thread(target=site.serve_forever, daemon=True).start()
+    fresh_server.cli("tenant", "create", "Acme Design", "--id", "acme", "--origin", "https://acme.example")
+    context = browser.new_context(viewport={"width": 1280, "height": 1000})
+    context.add_init_script(COUNT_SOCKETS)
+    page = context.new_page()
+    page.clock.install()  # the retry timers, fast-forwarded below
+    errors: list[str] = []
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    page.goto(f"http://127.0.0.1:{site.server_address[1]}/index.html")
+    notices = page.locator("image-chat .notice")
+    expect(notices).to_have_count(3, timeout=PYTHON_START_TIMEOUT)
+    expect(notices).to_have_text(["This site is not allowed to use this ImageChat tenant."] * 3,
+                                 timeout=PYTHON_START_TIMEOUT)
+    expect(page.locator("image-chat .status").first).to_have_text("Not available")
+    assert page.evaluate("window.__sockets") == 3  # one per widget, refused with 4403
+    origin = f"http://127.0.0.1:{site.server_address[1]}"
+    assert any(origin in text and "acme" in text for text in errors), errors
+
+    # No retry: not after any backoff, not when the browser says it is online or visible again.
+    page.evaluate("() => { dispatchEvent(new Event('online')); document.dispatchEvent(new Event('visibilitychange')); }")
+    page.clock.run_for("02:00")
+    assert page.evaluate("window.__sockets") == 3
+    first = page.locator("image-chat").first
+    first.locator(".layer").click(position={"x": 100, "y": 100})
+    expect(first.locator(".callout")).to_have_text("This site is not allowed to use this ImageChat tenant.")
+    context.close()
     site.shutdown()

@@ -211,7 +211,9 @@ def test_rest_changes_arrive_in_seq_order_with_their_broadcast_id_and_match_the_
         created = rest.create(url_id, "hello", broadcastId=bids[0])
         marker = created["marker"]
         event = next_event()
-        assert event == {"type": "new-image-chat", "seq": 1, "broadcastId": bids[0], "marker": marker}
+        # The image's first event carries its epoch (for viewers that opened it before it existed).
+        assert event == {"type": "new-image-chat", "seq": 1, "broadcastId": bids[0], "epoch": created["epoch"],
+                         "marker": marker}
 
         reply = rest.reply(marker["id"], "a reply", headers=rest.bob, broadcastId=bids[1])
         event = next_event()

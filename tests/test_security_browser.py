@@ -74,7 +74,7 @@ def test_a_readonly_tenant_shows_threads_but_offers_no_way_to_change_them(new_co
     expect(viewer.popover.get_by_role("button", name="Delete marker")).to_have_count(0)
     viewer.popover.get_by_role("button", name="Close").click()
     viewer.layer.click(position={"x": 700, "y": 500})
-    expect(viewer.widget.locator(".toast")).to_have_text("This conversation is view-only.")
+    expect(viewer.widget.locator(".callout")).to_have_text("This conversation is view-only.")
     expect(viewer.popover).to_be_hidden()
 
 

@@ -276,3 +276,277 @@ def test_the_server_answer_decides_the_event_type():
     answer = {"seq": 3, "markerId": "m", "change": "comment-deleted", "commentId": "c1"}
     state.receive({**answer, "type": answer_type(answer), "broadcastId": "b-1"})
     assert [c["id"] for c in state.marker("m")["comments"]] == ["c2"]
+
+
+# -- epochs: an image first seen empty learns its epoch -------------------------------------------
+
+
+def test_an_image_seen_empty_learns_its_epoch_from_the_first_event():
+    state = ImageState()
+    state.load_snapshot({"seq": 0, "epoch": None, "markers": []})
+    state.receive({**created(1, marker("m1", comment("c1"))), "epoch": "e1"})
+    assert state.epoch == "e1"
+    state.receive(updated(2, "m1", "comment-added", comment=comment("c2")))  # later events carry none
+    assert state.epoch == "e1" and state.seq == 2
+
+
+def test_the_epoch_is_learned_from_the_echo_of_an_own_first_change_applied_from_its_answer():
+    state = ImageState()
+    state.load_snapshot({"seq": 0, "epoch": None, "markers": []})
+    mine = marker("m1", comment("c1"))
+    state.propose("b-1", created(None, mine, "b-1"), 0)
+    state.accepted("b-1", 1)
+    state.receive(created(1, mine, "b-1"))  # the REST answer: no epoch in it
+    assert state.epoch is None
+    state.receive({**created(1, mine, "b-1"), "epoch": "e1"})  # the echo, a repeat
+    assert state.epoch == "e1"
+
+
+def test_an_epoch_known_already_is_not_replaced_by_an_event():
+    state = loaded(0)  # epoch e1
+    state.receive({**created(1, marker("m1", comment("c1"))), "epoch": "other"})
+    assert state.epoch == "e1"
+
+
+def test_the_subscribe_answer_gives_the_epoch_only_when_its_seq_agrees():
+    state = ImageState()
+    state.load_snapshot({"seq": 0, "epoch": None, "markers": []})
+    state.receive(created(1, marker("m1", comment("c1"))))  # an older server: no epoch on events
+    assert not state.adopt_epoch(3, "e1")  # the server is further: what happened meanwhile?
+    assert state.epoch is None
+    assert state.adopt_epoch(1, "e1")
+    assert state.epoch == "e1"
+    assert not state.adopt_epoch(1, "e2")  # known already
+
+
+def test_a_snapshot_of_an_image_without_history_never_rolls_back_one():
+    state = ImageState()
+    state.load_snapshot({"seq": 0, "epoch": None, "markers": []})
+    state.receive({**created(1, marker("m1", comment("c1"))), "epoch": "e1"})
+    assert not state.load_snapshot({"seq": 0, "epoch": None, "markers": []})  # a slow answer
+    assert list(state.view()) == ["m1"]
+
+
+# -- what is not confirmed yet --------------------------------------------------------------------
+
+
+def test_unconfirmed_ids_name_pending_markers_and_comments():
+    state = loaded(1, [marker("m1", comment("c1"))])
+    state.propose("b-1", created(None, marker("m2", comment("c2")), "b-1"), 0)
+    state.propose("b-2", updated(None, "m1", "comment-added", "b-2", comment=comment("c3")), 0)
+    state.propose("b-3", updated(None, "m1", "comment-edited", "b-3", comment=comment("c1", "changed")), 0)
+    assert state.unconfirmed_ids() == {"m2", "c2", "c3", "c1"}
+    state.accepted("b-1", 2)
+    state.receive(created(2, marker("m2", comment("c2")), "b-1"))
+    state.rejected("b-2")
+    assert state.unconfirmed_ids() == {"c1"}
+
+
+# -- threads loaded in parts -----------------------------------------------------------------------
+
+from imagechat_widget.state import MAX_COMMENT_PAGES, CommentWalk, comment_count, is_partial  # noqa: E402
+
+
+def partial(m, count):
+    """A marker as a bounded snapshot gives it: its first comment and the thread's total."""
+    return {**m, "comments": m["comments"][:1], "commentCount": count}
+
+
+def long_marker(marker_id, count):
+    return marker(marker_id, *[comment(f"{marker_id}-c{n:03}", f"comment {n}", stamp=n) for n in range(count)])
+
+
+def page_of(m, after, size, seq):
+    """The server's answer for the comments of `m` after the comment `after`."""
+    comments = m["comments"]
+    start = 0 if after is None else [c["id"] for c in comments].index(after) + 1
+    chunk = comments[start:start + size]
+    more = start + size < len(comments)
+    return {"markerId": m["id"], "seq": seq, "comments": chunk, "next": chunk[-1]["id"] if more else None}
+
+
+def test_an_older_snapshot_without_comment_count_holds_whole_threads():
+    state = loaded(1, [marker("m1", comment("c1"), comment("c2"))])
+    assert not state.needs_comments("m1") and comment_count(state.marker("m1")) == 2
+
+
+def test_a_partial_thread_shows_its_count_and_live_changes_keep_it_right():
+    state = loaded(10, [partial(long_marker("m1", 5), 5)])
+    assert state.needs_comments("m1") and comment_count(state.marker("m1")) == 5
+    state.receive(updated(11, "m1", "comment-added", comment=comment("new", stamp=99)))
+    assert comment_count(state.marker("m1")) == 6
+    state.receive(updated(12, "m1", "comment-deleted", commentId="m1-c003"))  # not loaded
+    assert comment_count(state.marker("m1")) == 5
+    state.receive(updated(13, "m1", "comment-deleted", commentId="m1-c000"))  # loaded
+    assert comment_count(state.marker("m1")) == 4
+    state.receive(updated(14, "m1", "comment-edited", comment=comment("m1-c002", "edited", stamp=2)))
+    assert comment_count(state.marker("m1")) == 4
+    assert [c["id"] for c in state.marker("m1")["comments"]] == ["new"]
+
+
+def test_deleting_a_comment_twice_counts_once():
+    markers = {"m1": partial(long_marker("m1", 5), 5)}
+    gone = updated(11, "m1", "comment-deleted", commentId="m1-c003")
+    apply_change(markers, gone)
+    apply_change(markers, gone)
+    assert comment_count(markers["m1"]) == 4
+
+
+def test_a_walk_loads_every_page_and_the_thread_becomes_whole():
+    whole = long_marker("m1", 250)
+    state = loaded(7, [partial(whole, 250)])
+    walk = CommentWalk(state, "m1")
+    fetched = 0
+    while not walk.finished:
+        assert walk.take(page_of(whole, walk.cursor, 100, 7))
+        fetched += 1
+    assert fetched == 3 and not is_partial(state.marker("m1"))
+    assert state.marker("m1") == whole
+
+
+def test_a_page_older_than_the_applied_seq_is_fetched_again():
+    whole = long_marker("m1", 3)
+    state = loaded(7, [partial(whole, 3)])
+    walk = CommentWalk(state, "m1")
+    state.receive(updated(8, "m1", "comment-deleted", commentId="m1-c001"))
+    assert not walk.take(page_of(whole, None, 100, 7))  # read before the deletion: it would bring it back
+    assert walk.cursor is None and not walk.finished
+    after = {**whole, "comments": [c for c in whole["comments"] if c["id"] != "m1-c001"]}
+    assert walk.take(page_of(after, None, 100, 8))
+    assert walk.finished and state.marker("m1") == after
+
+
+def test_a_page_newer_than_the_applied_seq_merges_and_the_events_then_change_nothing_twice():
+    whole = long_marker("m1", 3)
+    state = loaded(7, [partial(whole, 3)])
+    newer = {**whole, "comments": whole["comments"] + [comment("late", stamp=50)]}
+    walk = CommentWalk(state, "m1")
+    assert walk.take(page_of(newer, None, 100, 8))  # holds seq 8's comment, not applied yet
+    state.receive(updated(8, "m1", "comment-added", comment=comment("late", stamp=50)))
+    assert state.marker("m1") == newer and comment_count(state.marker("m1")) == 4
+
+
+def test_a_snapshot_during_a_walk_starts_it_over():
+    whole = long_marker("m1", 250)
+    state = loaded(7, [partial(whole, 250)])
+    walk = CommentWalk(state, "m1")
+    assert walk.take(page_of(whole, None, 100, 7))
+    state.forget()
+    state.load_snapshot({"seq": 7, "epoch": "e1", "markers": [partial(whole, 250)]})
+    assert not walk.take(page_of(whole, walk.cursor, 100, 7))
+    assert walk.cursor is None
+    while not walk.finished:
+        walk.take(page_of(whole, walk.cursor, 100, 7))
+    assert state.marker("m1") == whole
+
+
+def test_walks_are_bounded():
+    whole = long_marker("m1", 30)
+    state = loaded(7, [partial(whole, 30)])
+    walk = CommentWalk(state, "m1")
+    for _ in range(MAX_COMMENT_PAGES):
+        walk.take(page_of(whole, walk.cursor, 2, 7))
+    assert walk.finished and is_partial(state.marker("m1"))  # given up, for a later opening
+    stale = CommentWalk(state, "m1")
+    state.receive(updated(8, "m1", "comment-edited", comment=comment("m1-c000", "x", stamp=0)))
+    takes = 0
+    while not stale.finished:
+        stale.take(page_of(whole, stale.cursor, 2, 7))
+        takes += 1
+    assert takes <= 4 and is_partial(state.marker("m1"))
+
+
+# A thread's server history for the property test below: the marker, then replies, edits and
+# deletions, so that its pages shift while a walk loads them.
+THREAD = [created(1, marker("t", comment("t0", "first", stamp=1)))]
+for _n in range(1, 9):
+    THREAD.append(updated(len(THREAD) + 1, "t", "comment-added", comment=comment(f"t{_n}", f"reply {_n}", stamp=_n + 1)))
+THREAD += [
+    updated(len(THREAD) + 1, "t", "comment-deleted", commentId="t3"),
+    updated(len(THREAD) + 2, "t", "comment-edited", comment={**comment("t5", "edited", stamp=6), "updatedAt": 50}),
+    updated(len(THREAD) + 3, "t", "comment-added", comment=comment("t9", "late", stamp=60)),
+    updated(len(THREAD) + 4, "t", "comment-deleted", commentId="t0"),
+    updated(len(THREAD) + 5, "t", "comment-deleted", commentId="t7"),
+]
+
+
+def thread_after(count):
+    markers = {}
+    for event in THREAD[:count]:
+        apply_change(markers, event)
+    return markers
+
+
+CREATED_AT = {c["id"]: c["createdAt"] for c in THREAD[0]["marker"]["comments"] + [e["comment"] for e in THREAD[1:] if e["change"] == "comment-added"]}
+
+
+def thread_page(cursor, seq):
+    """The page after `cursor` as the server reads it at `seq`: by (createdAt, id) position, so a
+    deleted cursor comment still places the page."""
+    comments = thread_after(seq)["t"]["comments"]
+    if cursor is not None:
+        comments = [c for c in comments if (c["createdAt"], c["id"]) > (CREATED_AT[cursor], cursor)]
+    chunk = comments[:2]
+    return {"markerId": "t", "seq": seq, "comments": chunk, "next": chunk[-1]["id"] if len(comments) > 2 else None}
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    snapshot_at=st.integers(min_value=1, max_value=len(THREAD)),
+    steps=st.lists(st.sampled_from(["server", "deliver", "fetch", "answer"]), min_size=20, max_size=80),
+)
+def test_pages_and_live_events_in_any_interleaving_converge_to_the_server_thread(snapshot_at, steps):
+    """Pages read at any time (before, after or between live events), merged with live changes:
+    the thread ends up exactly the server's; the count is right whenever no page is in flight."""
+    state = ImageState()
+    server = snapshot_at  # the server's seq; the client lags behind it
+    snapshot = thread_after(snapshot_at)["t"]
+    state.load_snapshot({"seq": snapshot_at, "epoch": "e1", "markers": [partial(snapshot, len(snapshot["comments"]))]})
+    walk = CommentWalk(state, "t")
+    in_flight = None  # a page read by the server, its answer not arrived yet
+    for step in steps:
+        if step == "server" and server < len(THREAD):
+            server += 1
+        elif step == "deliver" and state.seq < server:
+            state.receive(THREAD[state.seq])
+        elif step == "fetch" and in_flight is None and not walk.finished:
+            in_flight = thread_page(walk.cursor, server)
+        elif step == "answer" and in_flight is not None:
+            walk.take(in_flight)
+            in_flight = None
+    while state.seq < len(THREAD):
+        state.receive(THREAD[state.seq])
+    for _attempt in range(2):  # one more opening if the walk gave up
+        walk = CommentWalk(state, "t")
+        while not walk.finished:
+            walk.take(thread_page(walk.cursor, len(THREAD)))
+    assert state.view() == thread_after(len(THREAD))
+
+
+@settings(max_examples=200, deadline=None)
+@given(snapshot_at=st.integers(min_value=1, max_value=len(THREAD)))
+def test_live_events_keep_a_partial_threads_count_exact(snapshot_at):
+    state = ImageState()
+    snapshot = thread_after(snapshot_at)["t"]
+    state.load_snapshot({"seq": snapshot_at, "epoch": "e1", "markers": [partial(snapshot, len(snapshot["comments"]))]})
+    for seq in range(snapshot_at, len(THREAD)):
+        state.receive(THREAD[seq])
+        assert comment_count(state.marker("t")) == len(thread_after(seq + 1)["t"]["comments"])
+
+
+def test_a_deleted_cursor_starts_the_walk_over_within_bounds():
+    whole = long_marker("m1", 250)
+    state = loaded(7, [partial(whole, 250)])
+    walk = CommentWalk(state, "m1")
+    assert walk.take(page_of(whole, None, 100, 7))
+    walk.cursor_gone()  # the server answered 404 comment_not_found for the cursor
+    assert walk.cursor is None and not walk.finished
+    while not walk.finished:
+        walk.take(page_of(whole, walk.cursor, 100, 7))
+    assert state.marker("m1") == whole
+    unlucky = CommentWalk(loaded(7, [partial(whole, 250)]), "m1")
+    for _ in range(3):
+        unlucky.cursor_gone()
+    assert not unlucky.finished
+    unlucky.cursor_gone()
+    assert unlucky.finished  # given up: the thread stays partial, for a later opening

@@ -5,16 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 import sys
 from pathlib import Path
 
 import pytest
+from alembic import command
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
 from imagechat.auth import Identity
 from imagechat.database import create_engine
-from imagechat.migrate import upgrade
+from imagechat.migrate import alembic_config, upgrade
 from imagechat.store import Store
 from tests.services import run
 
@@ -106,3 +108,39 @@ def test_event_payload_is_the_wire_event(url: str) -> None:
     [(kind, payload)] = query(url, "SELECT type, payload FROM events WHERE seq = :seq", seq=seqs[0])
     assert kind == "new-image-chat"
     assert payload.startswith('{"type":"new-image-chat","seq":1,') and " " not in payload.split('"text"')[0]
+
+
+def test_migrating_a_0003_database_scopes_ids_to_tenants(tmp_path: Path, database) -> None:
+    url = database() or f"sqlite:///{tmp_path / 'old.db'}"
+    with ThreadPoolExecutor(1) as thread:  # Alembic runs its own event loop
+        thread.submit(command.upgrade, alembic_config(url), "0003").result()
+    query(url, "INSERT INTO tenants (id, name, created_at) VALUES ('other', 'Other', 0)")
+    query(url, "INSERT INTO images (id, tenant_id, url_id, seq, epoch, created_at) "
+               "VALUES (1, 'demo', 'img', 2, 'e1', 0), (2, 'other', 'img', 1, 'e2', 0)")
+    query(url, "INSERT INTO markers (id, image_id, x, y, author_id, author_name, created_at, updated_at) "
+               "VALUES ('marker-one', 1, 0.5, 0.5, 'a', 'Ada', 1, 1), ('marker-two', 2, 0.5, 0.5, 'b', 'Bo', 1, 1)")
+    query(url, "INSERT INTO comments (id, marker_id, author_id, author_name, text, created_at, updated_at) "
+               "VALUES ('comment-1', 'marker-one', 'a', 'Ada', 'hi', 1, 1), ('comment-2', 'marker-one', 'a', 'Ada', "
+               "'again', 2, 2), ('comment-3', 'marker-two', 'b', 'Bo', 'there', 1, 1)")
+    root = Path(__file__).resolve().parent.parent
+    subprocess.run([sys.executable, "-m", "imagechat", "migrate", "--database-url", url], cwd=root, check=True)
+
+    assert query(url, "SELECT tenant_id, id FROM markers ORDER BY id") == [("demo", "marker-one"), ("other", "marker-two")]
+    assert query(url, "SELECT tenant_id, id, marker_id FROM comments ORDER BY id") == [
+        ("demo", "comment-1", "marker-one"), ("demo", "comment-2", "marker-one"), ("other", "comment-3", "marker-two")]
+
+    async def use() -> dict:
+        engine = create_engine(url)
+        store = Store(engine)
+        try:
+            # The other tenant may now use demo's ids; demo's thread is untouched by it.
+            await store.create_marker("other", "img", ADA, 0.1, 0.1, "mine", None, "marker-one", "comment-1")
+            await store.delete_marker("other", "marker-two", Identity(id="b", name="Bo"), None)
+            return await store.snapshot("demo", "img")
+        finally:
+            await engine.dispose()
+
+    snapshot = run(use())
+    assert [(m["id"], m["commentCount"], m["comments"][0]["text"]) for m in snapshot["markers"]] == [("marker-one", 2, "hi")]
+    assert query(url, "SELECT tenant_id, id FROM comments ORDER BY tenant_id, id") == [
+        ("demo", "comment-1"), ("demo", "comment-2"), ("other", "comment-1")]  # comment-3 went with its marker

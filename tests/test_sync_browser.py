@@ -4,6 +4,7 @@ Browser contexts are users or devices; pages in one context are tabs of one brow
 from __future__ import annotations
 
 import json
+import re
 import os
 import signal
 import sqlite3
@@ -52,7 +53,21 @@ class Rest:
         assert httpx.delete(f"{self.root}/markers/{marker_id}", headers=self.bob).status_code == 200
 
     def snapshot(self) -> dict:
-        return httpx.get(f"{self.root}/snapshot", params={"urlId": URL_ID}).json()
+        """The image's markers, each with its whole thread (a bounded snapshot holds each thread's
+        first comment and `commentCount`; the rest is read page by page)."""
+        snapshot = httpx.get(f"{self.root}/snapshot", params={"urlId": URL_ID}).json()
+        for marker in snapshot["markers"]:
+            if marker.get("commentCount", 0) > len(marker["comments"]):
+                comments, after = [], None
+                while True:
+                    params = {"limit": 100, **({"after": after} if after else {})}
+                    page = httpx.get(f"{self.root}/markers/{marker['id']}/comments", params=params).json()
+                    comments += page["comments"]
+                    after = page["next"]
+                    if after is None:
+                        break
+                marker["comments"] = comments
+        return snapshot
 
 
 def shown_marker_ids(viewer: Viewer) -> set[str]:
@@ -160,14 +175,13 @@ def test_offline_markers_stay_readable_changes_fail_at_once_and_nothing_is_sent_
     alice.open_thread(1)
     expect(alice.comments.locator(".text")).to_have_text(["Existing thread"])
     alice.reply("A reply written offline", name="Alice")
-    toast = alice.widget.locator(".toast")
-    expect(toast).to_contain_text("offline")
+    expect(alice.popover.locator(".error")).to_contain_text("offline")  # where she replied
     expect(alice.comments).to_have_count(1)  # not shown as if sent
     expect(alice.popover.locator("textarea.message")).to_have_value("A reply written offline")  # kept to retry
     alice.popover.get_by_role("button", name="Close").click()
     alice.layer.click(position={"x": 700, "y": 500})
     expect(alice.popover).to_be_hidden()  # no composer: a marker cannot be created
-    expect(toast).to_contain_text("You're offline")
+    expect(alice.widget.locator(".callout")).to_contain_text("You're offline")  # where she clicked
     expect(alice.pins).to_have_count(1)
 
     context.set_offline(False)
@@ -257,8 +271,71 @@ def test_a_change_the_server_refuses_is_rolled_back_and_the_user_told_why(new_co
     alice.page.evaluate("window.ImageChat.pauseLive()")  # Alice has not heard of the deletion yet
     rest.delete(marker)
     alice.reply("A reply to a thread that is gone", name="Alice")
-    toast = alice.widget.locator(".toast")
-    expect(toast).to_have_text("Not saved: this thread was deleted in the meantime.")
+    expect(alice.popover.locator(".error")).to_have_text("Not saved: this thread was deleted in the meantime.")
+    expect(alice.popover.locator("textarea.message")).to_have_value("A reply to a thread that is gone")
     expect(alice.comments).to_have_count(1)  # the reply shown at once was taken back
     alice.page.evaluate("window.ImageChat.resumeLive()")
     expect(alice.pins).to_have_count(0)
+
+
+def test_a_page_that_saw_the_image_empty_resumes_after_a_reconnect(new_context, fresh_server):
+    """The image had no thread when Alice opened it (its snapshot has no epoch): she learns the
+    epoch from the first event, so a reconnect is answered by a replay, not a reload."""
+    rest = Rest(fresh_server)
+    context = new_context(fresh_server)
+    page = context.new_page()
+    frames = record_frames(page)
+    snapshots: list[str] = []
+    page.on("request", lambda request: snapshots.append(request.url) if "/snapshot" in request.url else None)
+    alice = Viewer(page).open()
+    first = rest.create("The image's first thread")
+    expect(alice.pins).to_have_count(1)
+
+    context.set_offline(True)  # the socket is cut
+    alice.expect_status("offline")
+    rest.reply(first, "Written while Alice's socket was down")
+    context.set_offline(False)
+    alice.expect_status("connected", timeout=30_000)
+    expect_server_state(alice, rest)
+    acks = [frame for frame in frames["received"] if frame["type"] == "subscribed"]
+    assert acks[-1]["resume"] is True, acks
+    assert len(snapshots) == 1
+
+
+def test_an_unconfirmed_change_looks_pending_and_a_refused_one_rolls_back_where_it_was_made(new_context, fresh_server):
+    page = new_context(fresh_server).new_page()
+    alice = Viewer(page).open()
+    held = []
+    page.route("**/api/v1/tenants/demo/markers", lambda route: held.append(route))  # the server is slow
+    alice.drop_marker(300, 200, "Waiting for the server")
+    expect(alice.pins).to_have_count(1)
+    expect(alice.pins.first).to_have_class(re.compile(r"\bpending\b"))
+    expect(alice.comments.first).to_have_class(re.compile(r"\bpending\b"))
+    expect(alice.comments.first.locator(".time")).to_have_text("sending…")
+    page.wait_for_function("() => true")  # a round trip: lets the route handler see the request
+    assert len(held) == 1
+    held[0].continue_()
+    expect(alice.pins.first).not_to_have_class(re.compile(r"\bpending\b"))
+    expect(alice.comments.first).not_to_have_class(re.compile(r"\bpending\b"))
+    page.unroute("**/api/v1/tenants/demo/markers")
+
+    # Refused: the pin goes, the draft comes back at its spot with its text and the reason.
+    page.route("**/api/v1/tenants/demo/markers", lambda route: route.fulfill(
+        status=409, json={"error": "id_taken", "message": "id 'x' is taken"}))
+    alice.popover.get_by_role("button", name="Close").click()
+    alice.drop_marker(700, 300, "Refused by the server")
+    expect(alice.pins).to_have_count(1)  # only the first
+    expect(alice.popover.locator(".error")).to_have_text(
+        "Not saved: it conflicts with a change made elsewhere. Please try again.")
+    expect(alice.popover.locator("textarea.message")).to_have_value("Refused by the server")
+    expect(alice.widget.locator(".pin.draft")).to_have_count(1)
+
+    # A refused reply: taken back, the reason in the thread, the text back in the composer.
+    page.route("**/api/v1/tenants/demo/markers/*/comments", lambda route: route.fulfill(
+        status=403, json={"error": "forbidden", "message": "no"}))
+    alice.popover.get_by_role("button", name="Cancel").click()
+    alice.open_thread(1)
+    alice.reply("A reply the server refuses")
+    expect(alice.popover.locator(".error")).to_have_text("Not saved: you can only change your own comments and markers.")
+    expect(alice.comments).to_have_count(1)
+    expect(alice.popover.locator("textarea.message")).to_have_value("A reply the server refuses")

@@ -28,6 +28,13 @@ class Api:
     async def snapshot(self, url_id):
         return await self._call("GET", "/snapshot?urlId=" + encode_component(url_id))
 
+    async def comments(self, marker_id, after, limit):
+        """A page of a thread's comments, oldest first: {markerId, seq, comments, next}."""
+        query = "?limit=%d" % limit
+        if after is not None:
+            query += "&after=" + encode_component(after)
+        return await self._call("GET", "/markers/%s/comments%s" % (marker_id, query))
+
     async def create_marker(self, body):
         return await self._call("POST", "/markers", body)
 

@@ -2,6 +2,7 @@
 
     connecting --subscribed--> connected --socket lost / silent--> reconnecting --> connected ...
                                     \\--browser offline--> offline --browser online--> reconnecting
+    any state --closed 4403 (origin not allowed) / 4404 (no such tenant)--> refused, for good
 
 - Each open sends the subscription (built fresh, so that it carries the last seq applied) and
   counts as `connected` only once the server acknowledges it.
@@ -9,6 +10,8 @@
   browser comes back `online`, the page becomes visible, or it is restored from the bfcache.
 - The server sends a heartbeat every `heartbeat` seconds; hearing nothing for two of them means
   the socket died without a close (mobile sleep, a NAT dropping it): it is replaced.
+- A refusal that no retry can change (this site may not use the tenant, or there is no such
+  tenant) ends every retry.
 """
 
 import asyncio
@@ -23,6 +26,10 @@ CONNECTING = "connecting"
 CONNECTED = "connected"
 RECONNECTING = "reconnecting"
 OFFLINE = "offline"
+REFUSED = "refused"
+
+# Close codes of a permanent refusal: the site's origin is not allowed, the tenant is unknown.
+REFUSAL_CLOSE_CODES = {4403: "origin_not_allowed", 4404: "tenant_not_found"}
 
 DEFAULT_HEARTBEAT_SECONDS = 15
 
@@ -34,6 +41,7 @@ class Connection:
         self._on_frame = on_frame
         self._on_state = on_state
         self.state = None
+        self.refusal = None  # the error code of a permanent refusal
         self._socket = None
         self._attempt = 0
         self._retry = None
@@ -61,6 +69,8 @@ class Connection:
 
     def restart(self):
         """Drop this socket and subscribe afresh (e.g. after the server refused a resume)."""
+        if self._stopped:
+            return
         self._drop_socket()
         self._open(RECONNECTING)
 
@@ -69,6 +79,13 @@ class Connection:
         self._stopped = True
         self._drop_socket()
         self._cancel_retry()
+
+    def refuse(self, code):
+        """The server refuses this page for good (its origin, or the tenant): stop retrying."""
+        if self.state != REFUSED:
+            self.stop()
+            self.refusal = code
+            self._set_state(REFUSED)
 
     def reconnect_now(self):
         if self.state in (RECONNECTING, OFFLINE) and window.navigator.onLine and not self._stopped:
@@ -129,7 +146,10 @@ class Connection:
             if socket is self._socket:
                 self._socket = None
                 self.close_code = int(event.code)
-                self._schedule_reconnect()
+                if self.close_code in REFUSAL_CLOSE_CODES:
+                    self.refuse(REFUSAL_CLOSE_CODES[self.close_code])
+                else:
+                    self._schedule_reconnect()
 
         socket.onopen = on_open
         socket.onmessage = on_message
@@ -144,6 +164,8 @@ class Connection:
                 pass
 
     def _go_offline(self):
+        if self._stopped:
+            return
         self._drop_socket()
         self._cancel_retry()
         self._set_state(OFFLINE)

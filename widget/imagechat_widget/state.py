@@ -9,6 +9,11 @@ What the user sees is `view()`: confirmed with pending laid over it. When the se
 an own change arrives (the echo, recognised by its broadcastId), it lands in `confirmed` and the
 pending copy goes: nothing visible happens, nothing shows twice. A change the server refused is
 dropped from `pending`, which rolls it back.
+
+Long threads come in parts: a snapshot's marker may hold only its first comment and
+`commentCount` (the thread's total). Such a thread is *partial* while it keeps `commentCount`;
+live events keep the count right, and a `CommentWalk` loads the rest page by page. A marker
+without `commentCount` holds its whole thread (an older server's snapshot, or a loaded thread).
 """
 
 NEW_IMAGE_CHAT = "new-image-chat"
@@ -32,33 +37,73 @@ def apply_change(markers, event):
     more. Marker and comment dicts are replaced, never mutated, so copies can share them."""
     kind = event.get("type")
     if kind == NEW_IMAGE_CHAT:
-        marker = event["marker"]
+        marker = _complete_if_whole(event["marker"])
         markers[marker["id"]] = marker
     elif kind == DELETED_IMAGE_CHAT:
         markers.pop(event["markerId"], None)
     elif kind == IMAGE_CHAT_UPDATED:
         marker = markers.get(event["markerId"])
         if marker is not None:
-            markers[marker["id"]] = _with_comments(marker, _changed_thread(marker["comments"], event))
+            markers[marker["id"]] = _changed_marker(marker, event)
 
 
-def _changed_thread(comments, event):
+def comment_count(marker):
+    """The thread's number of comments, loaded or not."""
+    return marker.get("commentCount", len(marker["comments"]))
+
+
+def is_partial(marker):
+    """Some of the thread's comments are not loaded yet."""
+    return "commentCount" in marker
+
+
+def _complete_if_whole(marker):
+    """A marker whose `commentCount` says nothing is missing is a whole thread: drop the count."""
+    if is_partial(marker) and marker["commentCount"] <= len(marker["comments"]):
+        marker = dict(marker)
+        del marker["commentCount"]
+    return marker
+
+
+def _changed_marker(marker, event):
     change = event.get("change")
+    comments = marker["comments"]
+    changed = dict(marker)
     if change == COMMENT_ADDED:
         comment = event["comment"]
-        return [c for c in comments if c["id"] != comment["id"]] + [comment]
-    if change == COMMENT_EDITED:
+        changed["comments"] = [c for c in comments if c["id"] != comment["id"]] + [comment]
+        if is_partial(marker) and len(changed["comments"]) > len(comments):
+            changed["commentCount"] = marker["commentCount"] + 1
+    elif change == COMMENT_EDITED:
         comment = event["comment"]
-        return [comment if c["id"] == comment["id"] else c for c in comments]
-    if change == COMMENT_DELETED:
-        return [c for c in comments if c["id"] != event["commentId"]]
-    return comments
+        changed["comments"] = [comment if c["id"] == comment["id"] else c for c in comments]
+    elif change == COMMENT_DELETED:
+        comment_id = event["commentId"]
+        changed["comments"] = [c for c in comments if c["id"] != comment_id]
+        removed = marker.get("removedCommentIds", ())
+        if is_partial(marker) and comment_id not in removed:
+            # Loaded or not, it was counted; remember it so that a repeat counts it once.
+            changed["commentCount"] = max(len(changed["comments"]), marker["commentCount"] - 1)
+            changed["removedCommentIds"] = removed + (comment_id,)
+    return changed
 
 
-def _with_comments(marker, comments):
-    copy = dict(marker)
-    copy["comments"] = comments
-    return copy
+def _merged_thread(marker, comments, complete):
+    """`marker` with a page of its comments merged in (by id: the page's copy is as new as ours or
+    newer), oldest first; whole, without `commentCount`, once `complete`."""
+    removed = marker.get("removedCommentIds", ())
+    by_id = {c["id"]: c for c in marker["comments"]}
+    for comment in comments:
+        if comment["id"] not in removed:
+            by_id[comment["id"]] = comment
+    merged = dict(marker)
+    merged["comments"] = sorted(by_id.values(), key=lambda c: (c["createdAt"], c["id"]))
+    if complete:
+        del merged["commentCount"]
+        merged.pop("removedCommentIds", None)
+    else:
+        merged["commentCount"] = max(marker["commentCount"], len(merged["comments"]))
+    return merged
 
 
 # Pending changes are few and short-lived; these bounds keep a tab that never hears back (its
@@ -79,7 +124,8 @@ class ImageState:
     def __init__(self):
         self.confirmed = {}
         self.seq = None  # None until the first snapshot
-        self.epoch = None
+        self.epoch = None  # None until the image has a history (its first change, seq 1)
+        self.snapshots_loaded = 0
         self.held = {}
         self.pending = {}
         self._proposals = 0
@@ -90,13 +136,15 @@ class ImageState:
     def load_snapshot(self, snapshot):
         """Replace the confirmed state. Returns False, changing nothing, for a snapshot older than
         what is already applied (a slow response must never roll back newer state)."""
-        if self.seq is not None and snapshot["seq"] < self.seq and snapshot.get("epoch") == self.epoch:
+        # No epoch yet: the image had no history when the snapshot was read, older than any.
+        if self.seq is not None and snapshot["seq"] < self.seq and snapshot.get("epoch") in (self.epoch, None):
             return False
         if None not in (self.epoch, snapshot.get("epoch")) and snapshot["epoch"] != self.epoch:
             self.held = {}  # seqs of another history mean nothing in this one
-        self.confirmed = {m["id"]: m for m in snapshot["markers"]}
+        self.confirmed = {m["id"]: _complete_if_whole(m) for m in snapshot["markers"]}
         self.seq = snapshot["seq"]
         self.epoch = snapshot.get("epoch")
+        self.snapshots_loaded += 1
         for seq in [s for s in self.held if s <= self.seq]:
             del self.held[seq]
         for broadcast_id in [b for b, p in self.pending.items() if p.seq is not None and p.seq <= self.seq]:
@@ -109,7 +157,9 @@ class ImageState:
         """A live event. Returns True if what the user sees may have changed."""
         seq = event["seq"]
         if self.seq is not None and seq <= self.seq:
-            # A repeat; if it is a pending change's, `confirmed` already holds that change.
+            # A repeat (the echo of an own change applied from the REST answer, say) still names
+            # the epoch. If it is a pending change's, `confirmed` already holds that change.
+            self._learn_epoch(event)
             if self.pending.pop(event.get("broadcastId"), None) is not None:
                 self._view = None
                 return True
@@ -125,11 +175,44 @@ class ImageState:
             event = self.held.pop(self.seq + 1)
             self.seq += 1
             apply_change(self.confirmed, event)
+            self._learn_epoch(event)
             self.pending.pop(event.get("broadcastId"), None)
             applied = True
         if applied:
             self._view = None
         return applied
+
+    def _learn_epoch(self, event):
+        """The first event of an image's history carries its epoch: a client that saw the image
+        empty (epoch None) learns it there, and can resume after a reconnect."""
+        if self.epoch is None and event["seq"] == 1 and event.get("epoch"):
+            self.epoch = event["epoch"]
+
+    def adopt_epoch(self, seq, epoch):
+        """The server's epoch, from its answer to a subscribe. Taken when this client knows none
+        and has applied exactly the server's `seq` (it saw the whole history, from an empty
+        image on, without learning its name). Returns True if taken: the state is current."""
+        if self.epoch is None and epoch is not None and seq == self.seq:
+            self.epoch = epoch
+            return True
+        return False
+
+    def merge_comments(self, marker_id, comments, seq, complete):
+        """A page of a partial thread's comments, read by the server at `seq`. Returns False,
+        changing nothing, for a page older than what is applied (it may hold comments deleted
+        since): fetch it again. A page at or after `seq` is safe: events are idempotent by id.
+        `complete`: with this page, every page of the thread has been merged."""
+        if self.seq is None or seq < self.seq:
+            return False
+        marker = self.confirmed.get(marker_id)
+        if marker is not None and is_partial(marker):
+            self.confirmed[marker_id] = _merged_thread(marker, comments, complete)
+            self._view = None
+        return True
+
+    def needs_comments(self, marker_id):
+        marker = self.confirmed.get(marker_id)
+        return marker is not None and is_partial(marker)
 
     def forget(self):
         """The server's history is not ours any more (it is behind us): the next snapshot
@@ -182,6 +265,18 @@ class ImageState:
     def is_own(self, broadcast_id):
         return broadcast_id in self.pending
 
+    def unconfirmed_ids(self):
+        """Ids of the markers and comments shown but not confirmed by the server yet."""
+        ids = set()
+        for pending in self.pending.values():
+            event = pending.event
+            if event["type"] == NEW_IMAGE_CHAT:
+                ids.add(event["marker"]["id"])
+                ids.update(c["id"] for c in event["marker"]["comments"])
+            elif event["type"] == IMAGE_CHAT_UPDATED and "comment" in event:
+                ids.add(event["comment"]["id"])
+        return ids
+
     # -- what the user sees --------------------------------------------------------------------
 
     def view(self):
@@ -199,3 +294,53 @@ class ImageState:
 
     def marker(self, marker_id):
         return self.view().get(marker_id)
+
+
+# The server's pages hold 100 comments and its threads at most 500: 5 pages load any thread.
+MAX_COMMENT_PAGES = 5
+# Pages fetched again (older than the applied seq, or read before a snapshot replaced the thread)
+MAX_COMMENT_REFETCHES = 3
+
+
+class CommentWalk:
+    """Loads the rest of one partial thread, page by page, oldest first, into an ImageState.
+
+    The caller fetches the page after `cursor` (None: from the start) and hands it to `take`,
+    until `finished`. A page older than the applied seq is fetched again; a snapshot loaded
+    meanwhile replaced the thread, so the walk starts over. Both are bounded: a walk that gives
+    up leaves the thread partial, to be loaded on a later opening.
+    """
+
+    def __init__(self, state, marker_id):
+        self._state = state
+        self.marker_id = marker_id
+        self._refetches_left = MAX_COMMENT_REFETCHES
+        self._start_over()
+
+    def _start_over(self):
+        self._snapshot = self._state.snapshots_loaded
+        self.cursor = None
+        self._pages = 0
+
+    @property
+    def finished(self):
+        return (not self._state.needs_comments(self.marker_id) or self._pages >= MAX_COMMENT_PAGES
+                or self._refetches_left < 0)
+
+    def cursor_gone(self):
+        """The comment named by `cursor` was deleted meanwhile: start over from the first page."""
+        self._refetches_left -= 1
+        self._start_over()
+
+    def take(self, page):
+        """The server's answer for `cursor`: {seq, comments, next}. True if it was merged."""
+        if self._snapshot != self._state.snapshots_loaded:
+            self.cursor_gone()  # the snapshot replaced the thread: earlier pages are lost
+            return False
+        complete = page["next"] is None
+        if not self._state.merge_comments(self.marker_id, page["comments"], page["seq"], complete):
+            self._refetches_left -= 1
+            return False
+        self._pages += 1
+        self.cursor = page["next"]
+        return True

@@ -9,6 +9,7 @@ import asyncio
 from pyscript import document, window
 
 from imagechat_widget.browser import element, js_options, listen, now_ms
+from imagechat_widget.state import comment_count, is_partial
 from imagechat_widget.timefmt import relative_time
 
 STATUS_TEXT = {
@@ -16,8 +17,9 @@ STATUS_TEXT = {
     "connected": "Live",
     "reconnecting": "Reconnecting…",
     "offline": "Offline",
+    "refused": "Not available",
 }
-TOAST_SECONDS = 6
+CALLOUT_SECONDS = 6
 
 
 class View:
@@ -32,29 +34,34 @@ class View:
         root.appendChild(document.createElement("slot"))
         self.layer = element("div", "layer", data_action="place")
         self.status = element("div", "status", role="status")
-        self.toast = element("div", "error toast", role="alert")
-        self.toast.hidden = True
+        # A message next to the point where the user acted, when no popover is there to hold it.
+        self.callout = element("div", "error callout", role="alert")
+        self.callout.hidden = True
         self.notice = element("div", "notice", role="status")
         self.notice.hidden = True
         self.popover = element("div", "popover", role="dialog")
         self.popover.hidden = True
-        for node in (self.layer, self.status, self.notice, self.toast, self.popover):
+        for node in (self.layer, self.status, self.notice, self.popover, self.callout):
             root.appendChild(node)
         self._pins = {}
         self._markers = []
+        self._unconfirmed = set()
         self.mode = None  # None, "draft" or "thread"
         self.draft_at = None
         self.open_marker = None
         self.editing = None
-        self._toast_task = None
+        self._edit_text = None  # given back after a refused edit
+        self._callout_task = None
         listen(root, "click", self._on_click)
         listen(root, "keydown", self._on_key)
         listen(window, "resize", lambda _e: self._place_popover())
 
     # -- rendering -----------------------------------------------------------------------------
 
-    def render(self, markers):
+    def render(self, markers, unconfirmed):
+        """`unconfirmed`: ids of markers and comments the server has not confirmed yet."""
         self._markers = markers
+        self._unconfirmed = unconfirmed
         self._render_pins()
         if self.mode == "thread":
             if self.marker_number(self.open_marker) is None:
@@ -76,16 +83,76 @@ class View:
         self.notice.hidden = notice is None
         self.notice.textContent = notice or ""
 
-    def show_error(self, message):
-        self.toast.textContent = message
-        self.toast.hidden = False
-        if self._toast_task is not None:
-            self._toast_task.cancel()
-        self._toast_task = asyncio.ensure_future(self._hide_toast())
+    def show_error(self, message, point=None, marker_id=None):
+        """Say why something failed where the user acted, inside the viewport: in the open
+        thread of `marker_id` (or the open popover), else next to `point` (fractions of the image)
+        or, with neither, over the visible part of the image."""
+        if marker_id is not None and marker_id == self.open_marker:
+            self._show_in_popover(message)
+        elif point is not None:
+            self._show_callout(message, point)
+        elif self.mode is not None:
+            self._show_in_popover(message)
+        else:
+            self._show_callout(message, None)
 
-    async def _hide_toast(self):
-        await asyncio.sleep(TOAST_SECONDS)
-        self.toast.hidden = True
+    def refused_draft(self, x, y, text, message):
+        """A new thread the server refused (its pin is gone): the draft comes back at its spot
+        with its text, unless the user has moved on to another one."""
+        if self.mode is None:
+            self.open_draft(x, y)
+            self.popover.querySelector("textarea.message").value = text
+            self._show_in_popover(message)
+        else:
+            self._show_callout(message, (x, y))
+
+    def refused_reply(self, marker_id, text, message):
+        if marker_id == self.open_marker:
+            box = self.popover.querySelector("textarea.message")
+            if box and not str(box.value).strip():
+                box.value = text  # back to retry
+        self.show_error(message, marker_id=marker_id, point=self._point_of(marker_id))
+
+    def refused_edit(self, marker_id, comment_id, text, message):
+        if marker_id == self.open_marker and self.editing is None:
+            self.editing, self._edit_text = comment_id, text  # back in the editor, to retry
+            self._render_thread()
+        self.show_error(message, marker_id=marker_id, point=self._point_of(marker_id))
+
+    def _show_in_popover(self, message):
+        error = self.popover.querySelector(".error")
+        if not error:  # querySelector's null is not None in Pyodide
+            error = element("p", "error", role="alert")
+            anchor = self.popover.querySelector(".compose") or self.popover.querySelector("footer")
+            self.popover.insertBefore(error, anchor)
+        error.textContent = message
+        self._place_popover()
+
+    def _clear_popover_error(self):
+        error = self.popover.querySelector(".error")
+        if error:
+            error.remove()
+            self._place_popover()
+
+    def _show_callout(self, message, point):
+        self.callout.textContent = message
+        self.callout.hidden = False
+        if point is None:  # the middle of the image's visible part
+            host = self.host.getBoundingClientRect()
+            top, bottom = max(host.top, 0), min(host.bottom, window.innerHeight)
+            point = (0.5, ((top + bottom) / 2 - host.top) / host.height if host.height else 0.5)
+        self._place_beside(self.callout, point[0], point[1])
+        if self._callout_task is not None:
+            self._callout_task.cancel()
+        self._callout_task = asyncio.ensure_future(self._hide_callout())
+
+    async def _hide_callout(self):
+        await asyncio.sleep(CALLOUT_SECONDS)
+        self.callout.hidden = True
+
+    def _point_of(self, marker_id):
+        marker = self._marker(marker_id)
+        return (marker["x"], marker["y"]) if marker else None
 
     def _render_pins(self):
         seen = set()
@@ -104,8 +171,15 @@ class View:
             pin.style.top = "%.4f%%" % (marker["y"] * 100)
             pin.classList.toggle("open", marker_id == self.open_marker)
             pin.classList.toggle("draft", marker_id == "draft")
+            pending = marker_id in self._unconfirmed
+            pin.classList.toggle("pending", pending)
             first = marker["comments"][0] if marker["comments"] else None
             summary = "%s: %s" % (first["author"]["name"], first["text"][:80]) if first else "new thread"
+            count = comment_count(marker)
+            if count > 1:
+                summary += " (%d comments)" % count
+            if pending:
+                summary += " (sending…)"
             pin.setAttribute("aria-label", "Thread %s, %s" % (label, summary))
             pin.title = summary
         for marker_id in [i for i in self._pins if i not in seen]:
@@ -117,17 +191,23 @@ class View:
         writable = not self._actions.readonly
         moderator = writable and self._identity.can_moderate
         editor = self.popover.querySelector(".edit-text")
-        edit_draft = str(editor.value) if editor else None
+        edit_draft = str(editor.value) if editor else self._edit_text
+        self._edit_text = None
         comments = self.popover.querySelector(".comments")
+        scrolled = comments.scrollTop  # a re-render must not move what the user reads
         comments.replaceChildren()
         now = now_ms()
         for comment in marker["comments"]:
-            item = element("li", "comment", data_comment=comment["id"])
+            pending = comment["id"] in self._unconfirmed
+            item = element("li", "comment pending" if pending else "comment", data_comment=comment["id"])
             meta = element("div", "meta")
             meta.appendChild(element("span", "author", comment["author"]["name"]))
-            stamp = relative_time(comment["createdAt"], now)
-            if comment["updatedAt"] != comment["createdAt"]:
-                stamp += " · edited"
+            if pending:
+                stamp = "sending…"
+            else:
+                stamp = relative_time(comment["createdAt"], now)
+                if comment["updatedAt"] != comment["createdAt"]:
+                    stamp += " · edited"
             meta.appendChild(element("span", "time", stamp))
             item.appendChild(meta)
             if comment["id"] == self.editing:
@@ -147,6 +227,12 @@ class View:
                     )
                     item.appendChild(actions)
             comments.appendChild(item)
+        if is_partial(marker):
+            missing = comment_count(marker) - len(marker["comments"])
+            if missing > 0:
+                comments.appendChild(element("li", "loading", "Loading %d more comment%s…"
+                                             % (missing, "" if missing == 1 else "s")))
+        comments.scrollTop = scrolled
         footer = self.popover.querySelector("footer")
         footer.replaceChildren()
         if writable and (marker["author"]["id"] == own or moderator):
@@ -154,6 +240,9 @@ class View:
                 element("button", "link danger", "Delete marker", type="button", data_action="delete-marker")
             )
         self.popover.querySelector("header .title").textContent = "Thread #%d" % self.marker_number(marker["id"])
+        count = comment_count(marker)
+        self.popover.querySelector("header .count").textContent = (
+            "%d comment%s" % (count, "" if count == 1 else "s"))
         self._place_popover()
 
     # -- opening and closing -------------------------------------------------------------------
@@ -174,6 +263,7 @@ class View:
         self.popover.appendChild(element("footer"))
         self._render_pins()
         self._render_thread()
+        self._actions.load_thread(marker_id)
 
     def close(self):
         self.mode, self.draft_at, self.open_marker, self.editing = None, None, None, None
@@ -185,6 +275,7 @@ class View:
         self.popover.replaceChildren()
         header = element("header")
         header.appendChild(element("span", "title", title))
+        header.appendChild(element("span", "count"))
         header.appendChild(element("button", "close", "×", type="button", data_action="close", aria_label="Close"))
         self.popover.appendChild(header)
         compose = element("div", "compose")
@@ -216,16 +307,17 @@ class View:
         target.focus()
 
     def _place_popover(self):
-        """Beside the pin, flipped and clamped so that it stays inside the viewport."""
-        if self.mode is None:
-            return
         if self.mode == "draft":
-            x, y = self.draft_at
-        else:
+            self._place_beside(self.popover, self.draft_at[0], self.draft_at[1])
+        elif self.mode == "thread" and self._marker(self.open_marker) is not None:
             marker = self._marker(self.open_marker)
-            x, y = marker["x"], marker["y"]
+            self._place_beside(self.popover, marker["x"], marker["y"])
+
+    def _place_beside(self, node, x, y):
+        """Beside the point (fractions of the image), flipped and clamped so that it stays
+        inside the viewport."""
         host = self.host.getBoundingClientRect()
-        width, height = self.popover.offsetWidth, self.popover.offsetHeight
+        width, height = node.offsetWidth, node.offsetHeight
         viewport_width = document.documentElement.clientWidth
         viewport_height = window.innerHeight
         pin_x, pin_y, gap, margin = x * host.width, y * host.height, 22, 8
@@ -235,8 +327,8 @@ class View:
         top = pin_y - 24
         left = max(margin - host.left, min(left, viewport_width - margin - width - host.left))
         top = max(margin - host.top, min(top, viewport_height - margin - height - host.top))
-        self.popover.style.left = "%dpx" % left
-        self.popover.style.top = "%dpx" % top
+        node.style.left = "%dpx" % left
+        node.style.top = "%dpx" % top
 
     def _marker(self, marker_id):
         for marker in self._markers:
@@ -258,12 +350,11 @@ class View:
             if self.mode == "draft" and draft and str(draft.value).strip():
                 draft.focus()  # never throw away a half-written comment
                 return
-            if not self._actions.can_change():
-                return
             width, height = self.layer.clientWidth, self.layer.clientHeight
             x = min(1, max(0, event.offsetX / width)) if width else 0.5
             y = min(1, max(0, event.offsetY / height)) if height else 0.5
-            self.open_draft(x, y)
+            if self._actions.can_change(point=(x, y)):
+                self.open_draft(x, y)
         elif action == "open":
             marker_id = str(target.getAttribute("data-marker"))
             if marker_id == "draft":
@@ -299,6 +390,8 @@ class View:
     def _act(self, action, target):
         comment_item = target.closest("[data-comment]")
         comment_id = str(comment_item.getAttribute("data-comment")) if comment_item else None
+        if action in ("submit-draft", "reply", "save-edit"):
+            self._clear_popover_error()  # a new attempt: the last one's reason is old news
         if action in ("submit-draft", "reply"):
             message = self.popover.querySelector("textarea.message")
             text = str(message.value).strip()
@@ -322,10 +415,9 @@ class View:
             self._render_thread()
         elif action == "save-edit":
             text = str(self.popover.querySelector(".edit-text").value).strip()
-            if text:
-                comment_id = self.editing
+            if text and self._actions.edit_comment(self.open_marker, self.editing, text):
                 self.editing = None
-                self._actions.edit_comment(self.open_marker, comment_id, text)
+                self._render_thread()
         elif action == "delete-comment":
             if window.confirm("Delete this comment?"):
                 self._actions.delete_comment(self.open_marker, comment_id)

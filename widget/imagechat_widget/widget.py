@@ -8,9 +8,9 @@ from pyscript.ffi import create_proxy
 from imagechat_widget import state as events
 from imagechat_widget.api import Api, ApiError
 from imagechat_widget.browser import js_options, now_ms, random_id
-from imagechat_widget.connection import CONNECTED, OFFLINE, Connection
+from imagechat_widget.connection import CONNECTED, OFFLINE, REFUSED, Connection
 from imagechat_widget.session import Identity
-from imagechat_widget.state import ImageState
+from imagechat_widget.state import CommentWalk, ImageState, comment_count
 from imagechat_widget.tabs import SiblingTabs
 from imagechat_widget.view import View
 
@@ -20,6 +20,12 @@ REFRESH_SECONDS = 30
 LIVE_EVENTS = (events.NEW_IMAGE_CHAT, events.IMAGE_CHAT_UPDATED, events.DELETED_IMAGE_CHAT)
 OFFLINE_MESSAGE = "You're offline — markers are read-only until the connection returns."
 RECONNECTING_MESSAGE = "Reconnecting… markers are read-only until the connection returns."
+# A refusal no retry can change: the widget stops and says so (the console says what to fix).
+REFUSED_MESSAGES = {
+    "origin_not_allowed": "This site is not allowed to use this ImageChat tenant.",
+    "tenant_not_found": "This site is not allowed to use this ImageChat tenant: it does not exist.",
+}
+COMMENTS_PAGE_SIZE = 100
 # An event after a missing seq waits this long for the missing one (events of concurrent
 # changes may cross on the way) before the widget asks the server to replay.
 GAP_GRACE_SECONDS = 1
@@ -31,7 +37,6 @@ REFUSALS = {
     "id_taken": "it conflicts with a change made elsewhere. Please try again.",
     "network": "the server could not be reached. Check your connection and try again.",
     "readonly": "this conversation is view-only.",
-    "origin_not_allowed": "this site may not post to this ImageChat tenant.",
     "expired_sso": "your sign-in has expired. Reload the page to sign in again.",
 }
 
@@ -46,8 +51,10 @@ class Widget:
         self.api = Api(base_url, tenant, identity)
         self.tabs = SiblingTabs(tenant, url_id, self._on_sibling)
         self.connection = Connection(self.api.live_url, self._subscription, self._on_frame, self._on_connection)
+        self._tenant = tenant
         self._loading = None
         self._gap_check = None
+        self._walks = {}  # marker id -> the task loading the rest of its thread
 
     def start(self):
         self.connection.start()
@@ -66,7 +73,8 @@ class Widget:
         try:
             await self.api.sign_in()
         except ApiError as error:
-            self.view.show_error("Could not sign you in: " + REFUSALS.get(error.code, error.message))
+            if not self._refused_for_good(error):
+                self.view.show_error("Could not sign you in: " + REFUSALS.get(error.code, error.message))
             return
         self._render()
 
@@ -84,7 +92,26 @@ class Widget:
         return frame
 
     def _on_connection(self, state):
+        if state == REFUSED:
+            code = self.connection.refusal
+            origin = str(window.location.origin)
+            if code == "origin_not_allowed":
+                window.console.error("ImageChat: this page's origin %s is not allowed to use tenant '%s' "
+                                     "(imagechat tenant update %s --origin %s)" % (origin, self._tenant, self._tenant, origin))
+            else:
+                window.console.error("ImageChat: there is no tenant '%s' on %s (page origin %s)"
+                                     % (self._tenant, self.api.live_url, origin))
+            self.view.set_status(state, REFUSED_MESSAGES[code])
+            return
         self.view.set_status(state, {"offline": OFFLINE_MESSAGE, "reconnecting": RECONNECTING_MESSAGE}.get(state))
+
+    def _refused_for_good(self, error):
+        """A REST answer that no retry can change (origin not allowed, unknown tenant) stops the
+        widget. Returns True if it was one."""
+        if error.code in REFUSED_MESSAGES:
+            self.connection.refuse(error.code)
+            return True
+        return False
 
     def _on_frame(self, frame):
         kind = frame.get("type")
@@ -95,6 +122,8 @@ class Widget:
                 self._apply(event)
         elif kind == "resync" and self.state.seq is not None:  # the server may have missed some
             self.connection.send({"type": "resume", "since": self.state.seq})
+        elif kind == "subscribed" and self.state.adopt_epoch(frame["seq"], frame.get("epoch")):
+            pass  # we saw the image's whole history without its epoch's name: current as we are
         elif kind == "subscribed" and not frame.get("resume"):
             if frame.get("reason") == "epoch":
                 self.state.forget()  # another history: our seqs mean nothing in it
@@ -129,13 +158,41 @@ class Widget:
         try:
             snapshot = await self.api.snapshot(self.url_id)
         except ApiError as error:
-            self.view.show_error("Could not load this image's comments: " + error.message)
+            if not self._refused_for_good(error):
+                self.view.show_error("Could not load this image's comments: " + error.message)
             return
         if snapshot.get("readonly") and not self.readonly:
             self.readonly = True
             self._render()
         if self.state.load_snapshot(snapshot):  # a stale one changes nothing
             self._render()
+            if self.view.open_marker is not None:
+                self.load_thread(self.view.open_marker)  # the snapshot may hold only its start
+
+    def load_thread(self, marker_id):
+        """Load the rest of a thread the snapshot holds only the start of (when it is opened)."""
+        if self.state.needs_comments(marker_id) and marker_id not in self._walks:
+            self._walks[marker_id] = asyncio.ensure_future(self._walk_comments(marker_id))
+
+    async def _walk_comments(self, marker_id):
+        walk = CommentWalk(self.state, marker_id)
+        try:
+            while not walk.finished:
+                try:
+                    page = await self.api.comments(marker_id, walk.cursor, COMMENTS_PAGE_SIZE)
+                except ApiError as error:
+                    if error.code != "comment_not_found":
+                        raise
+                    walk.cursor_gone()
+                    continue
+                if walk.take(page):
+                    self._render()
+        except ApiError as error:
+            # A deleted thread's event is on its way; anything else: shown, retried on reopening.
+            if error.code != "marker_not_found" and not self._refused_for_good(error):
+                self.view.show_error("Could not load the whole thread: " + error.message, marker_id=marker_id)
+        finally:
+            del self._walks[marker_id]
 
     async def _refresh(self):
         """Keep relative times fresh, and drop changes of sibling tabs that never completed."""
@@ -145,7 +202,7 @@ class Widget:
             self._render()
 
     def _render(self):
-        self.view.render(self.state.ordered_markers())
+        self.view.render(self.state.ordered_markers(), self.state.unconfirmed_ids())
 
     # -- from sibling tabs ---------------------------------------------------------------------
 
@@ -160,7 +217,9 @@ class Widget:
             self.state.rejected(message["broadcastId"])
             self._render()
 
-    # -- the user's changes: shown at once, then sent; rolled back if refused ------------------
+    # -- the user's changes: shown at once (pending), then sent; rolled back if refused -------
+    # Each change says where its refusal is to be shown: where the user acted, with what they
+    # typed given back to retry.
 
     def create_marker(self, x, y, text):
         marker_id, comment_id, stamp = random_id(), random_id(), now_ms()
@@ -168,7 +227,8 @@ class Widget:
         marker = {"id": marker_id, "x": x, "y": y, "author": self.identity.as_author(),
                   "createdAt": stamp, "comments": [comment]}
         body = {"urlId": self.url_id, "x": x, "y": y, "text": text, "id": marker_id, "commentId": comment_id}
-        if self._change({"type": events.NEW_IMAGE_CHAT, "marker": marker}, self.api.create_marker, body):
+        if self._change({"type": events.NEW_IMAGE_CHAT, "marker": marker}, self.api.create_marker, body,
+                        lambda message: self.view.refused_draft(x, y, text, message)):
             return marker_id
         return None
 
@@ -176,42 +236,59 @@ class Widget:
         comment = self._comment(random_id(), text, now_ms())
         body = {"text": text, "id": comment["id"]}
         return self._change(_updated(marker_id, events.COMMENT_ADDED, comment=comment),
-                            lambda b: self.api.add_comment(marker_id, b), body)
+                            lambda b: self.api.add_comment(marker_id, b), body,
+                            lambda message: self.view.refused_reply(marker_id, text, message))
 
     def edit_comment(self, marker_id, comment_id, text):
         old = self._find_comment(marker_id, comment_id)
         if old is None:
-            return
+            return False
         edited = dict(old)
         edited["text"], edited["updatedAt"] = text, now_ms()
-        self._change(_updated(marker_id, events.COMMENT_EDITED, comment=edited),
-                     lambda b: self.api.edit_comment(comment_id, b), {"text": text})
+        return self._change(_updated(marker_id, events.COMMENT_EDITED, comment=edited),
+                            lambda b: self.api.edit_comment(comment_id, b), {"text": text},
+                            lambda message: self.view.refused_edit(marker_id, comment_id, text, message))
 
     def delete_comment(self, marker_id, comment_id):
         marker = self.state.marker(marker_id)
         if marker is None:
             return
-        if len(marker["comments"]) == 1:  # the server deletes a thread with its last comment
+        if comment_count(marker) == 1:  # the server deletes a thread with its last comment
             event = {"type": events.DELETED_IMAGE_CHAT, "markerId": marker_id}
         else:
             event = _updated(marker_id, events.COMMENT_DELETED, commentId=comment_id)
-        self._change(event, lambda b: self.api.delete_comment(comment_id, b["broadcastId"]), {})
+        self._change(event, lambda b: self.api.delete_comment(comment_id, b["broadcastId"]), {},
+                     self._refusal_at_marker(marker))
 
     def delete_marker(self, marker_id):
+        marker = self.state.marker(marker_id)
+        if marker is None:
+            return
         self._change({"type": events.DELETED_IMAGE_CHAT, "markerId": marker_id},
-                     lambda b: self.api.delete_marker(marker_id, b["broadcastId"]), {})
+                     lambda b: self.api.delete_marker(marker_id, b["broadcastId"]), {},
+                     self._refusal_at_marker(marker))
 
-    def can_change(self):
-        """Changes need the live connection: offline, they fail at once and are never queued."""
+    def _refusal_at_marker(self, marker):
+        point = (marker["x"], marker["y"])
+        return lambda message: self.view.show_error(message, marker_id=marker["id"], point=point)
+
+    def can_change(self, point=None):
+        """Changes need the live connection: offline, they fail at once and are never queued.
+        `point`: where on the image the user asked for it, to say why not there."""
         if self.readonly:
-            self.view.show_error("This conversation is view-only.")
-            return False
-        if self.connection.state == CONNECTED:
+            message = "This conversation is view-only."
+        elif self.connection.state == CONNECTED:
             return True
-        self.view.show_error(OFFLINE_MESSAGE if self.connection.state == OFFLINE else RECONNECTING_MESSAGE)
+        elif self.connection.state == REFUSED:
+            message = REFUSED_MESSAGES[self.connection.refusal]
+        elif self.connection.state == OFFLINE:
+            message = OFFLINE_MESSAGE
+        else:
+            message = RECONNECTING_MESSAGE
+        self.view.show_error(message, point=point)
         return False
 
-    def _change(self, event, send, body):
+    def _change(self, event, send, body, on_refused):
         if len(body.get("text", "")) > MAX_COMMENT_CHARS:
             self.view.show_error("Comments are limited to %d characters." % MAX_COMMENT_CHARS)
             return False
@@ -223,20 +300,22 @@ class Widget:
         self.state.propose(broadcast_id, event, now_ms())
         self.tabs.post({"kind": "proposed", "broadcastId": broadcast_id, "event": event})
         self._render()
-        asyncio.ensure_future(self._send(broadcast_id, send, body))
+        asyncio.ensure_future(self._send(broadcast_id, send, body, on_refused))
         return True
 
-    async def _send(self, broadcast_id, send, body):
+    async def _send(self, broadcast_id, send, body, on_refused):
         try:
             result = await self.api.change(lambda: send(body))
         except ApiError as error:
             self.state.rejected(broadcast_id)
             self.tabs.post({"kind": "rejected", "broadcastId": broadcast_id})
             self._render()
+            self._refused_for_good(error)
             if error.code == "rate_limited":
-                self.view.show_error("Not saved: you're going a little fast. " + error.message.capitalize() + ".")
+                on_refused("Not saved: you're going a little fast. " + error.message.capitalize() + ".")
             else:
-                self.view.show_error("Not saved: " + REFUSALS.get(error.code, error.message))
+                message = REFUSED_MESSAGES.get(error.code) or REFUSALS.get(error.code, error.message)
+                on_refused("Not saved: " + message[0].lower() + message[1:])
             return
         # The answer holds the server's event (its data and seq): apply it like the echo, which
         # then changes nothing, and hand it to sibling tabs.
