@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> None:
 
 class DenialNoiseFilter(logging.Filter):
     """uvicorn 0.54 logs "returned without completing handshake" as an ERROR even after an ASGI
-    denial response (our refused handshakes: unknown tenant, forbidden origin): not an error."""
+    denial response (our refused handshakes: too many connections, a Host not served): not an error."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         return "without completing handshake" not in record.getMessage()

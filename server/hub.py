@@ -120,11 +120,11 @@ class Viewer:
         return False
 
     def _drop(self) -> None:
-        """Too slow to keep up: what is queued is dropped, the client reloads when it reconnects."""
+        """Too slow to keep up: what is queued goes (the byte counts no longer matter), and the
+        client reloads when it reconnects."""
         while not self._outbox.empty():
-            item = self._outbox.get_nowait()
-            self._queued -= item[1] if item else 0
-        self._held, self._held_bytes = None, 0
+            self._outbox.get_nowait()
+        self._held = None
         self.close(CLOSE_TOO_SLOW, "too slow: reconnect and reload")
 
     def _wake(self) -> None:

@@ -1,7 +1,9 @@
 """The WebSocket endpoint, /api/v1/tenants/{tenant}/live: a client subscribes to one image of the
-tenant and receives its live events. The handshake is refused (HTTP 404 / 403 / 429 with a JSON
-body) for an unknown tenant, an origin the tenant does not allow, or too many connections from
-one address.
+tenant and receives its live events. An unknown tenant or an origin the tenant does not allow is
+accepted, then closed at once with code 4404 / 4403 and the error code as reason (browsers hide a
+refused handshake's HTTP answer; the widget must tell "not allowed here" from "network down" to
+stop retrying). Too many connections from one address is a transient refusal: HTTP 429 with a
+JSON body, and the client backs off.
 
 Client -> server:
   {"type": "subscribe", "urlId": "...", "since": 41, "epoch": "...", "token": "..."}
@@ -79,13 +81,14 @@ class Session:
     async def run(self) -> None:
         """Serve the client's frames until it leaves. One that has not subscribed in time is told
         and closed: an idle socket holds one of its address's connection slots."""
-        deadline: float | None = asyncio.get_running_loop().time() + self.services.settings.subscribe_timeout_seconds
+        timeout = self.services.settings.subscribe_timeout_seconds
+        deadline: float | None = asyncio.get_running_loop().time() + timeout
         while True:
             try:
                 async with asyncio.timeout_at(deadline if self.channel is None else None):
                     message = await self.websocket.receive()
             except TimeoutError:
-                self.viewer.send(error_frame("subscribe_timeout", "subscribe within a few seconds of connecting"))
+                self.viewer.send(error_frame("subscribe_timeout", f"no subscribe within {timeout:g} s of connecting"))
                 self.viewer.close(CLOSE_SUBSCRIBE_TIMEOUT, "subscribe_timeout")
                 deadline = None
                 continue
@@ -121,7 +124,7 @@ class Session:
             if not isinstance(token, str):
                 raise ApiError(400, "invalid_field", "token: must be a string")
             self.services.guard.identify(self.websocket, self.tenant, token)
-        since = _since(request, required=False)
+        since = None if request.get("since") is None else _since(request)
         epoch = request.get("epoch")
         if epoch is not None and not isinstance(epoch, str):
             raise ApiError(400, "invalid_field", "epoch: must be a string")
@@ -149,16 +152,14 @@ class Session:
         if reason:
             acknowledgement["reason"] = reason
         self.viewer.send(protocol.dumps(acknowledgement))
-        if not reason:
-            assert since is not None
+        if since is not None and not reason:
             await self._replay(since, seq)
         self.viewer.release(seq)
 
     async def resume(self, request: dict[str, Any]) -> None:
         if self.channel is None:
             raise ApiError(400, "not_subscribed", "subscribe before resuming")
-        since = _since(request, required=True)
-        assert since is not None
+        since = _since(request)
         try:
             self._resumes.take("resume")
         except ApiError:  # a snapshot is one request; a replay may be a thousand events each time
@@ -227,8 +228,12 @@ async def _serve(session: Session) -> None:
 
 
 async def _refuse(websocket: WebSocket, error: ApiError) -> None:
-    """Refuse the handshake with an HTTP answer that says why, where the server can send one."""
-    if "websocket.http.response" in websocket.scope.get("extensions", {}):
+    """A permanent refusal (4xx but 429) as a close code the browser can read: 4000 + status, the
+    error code as reason. A 429 stays an HTTP answer: the client retries later anyway."""
+    if error.status != 429:
+        await websocket.accept()
+        await websocket.close(code=4000 + error.status, reason=error.code)
+    elif "websocket.http.response" in websocket.scope.get("extensions", {}):
         await websocket.send_denial_response(JSONResponse(error.as_json(), status_code=error.status))
     else:
         await websocket.close(code=4000 + error.status, reason=error.code)
@@ -246,10 +251,8 @@ def _parse(text: str | None) -> dict[str, Any]:
     return request
 
 
-def _since(request: dict[str, Any], required: bool) -> int | None:
+def _since(request: dict[str, Any]) -> int:
     since = request.get("since")
-    if since is None and not required:
-        return None
     if isinstance(since, bool) or not isinstance(since, int) or since < 0:
         raise ApiError(400, "invalid_field", "since: must be a whole number, the last seq applied")
     return since

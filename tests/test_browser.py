@@ -168,6 +168,7 @@ def test_a_refused_change_says_why_where_the_user_acted_inside_the_viewport(new_
     viewer = Viewer(context.new_page()).open()
     viewer.drop_marker(300, 450, "An existing thread")
     expect(viewer.comments).to_have_count(1)
+    expect(viewer.comments.first).not_to_have_class(re.compile(r"\bpending\b"))  # stored before going offline
     context.set_offline(True)
     viewer.expect_status("offline")
 

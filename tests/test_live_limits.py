@@ -60,6 +60,15 @@ class RawSocket:
         self.protocol.send_text(json.dumps(frame).encode())
         self._flush()
 
+    def close_code(self) -> int:
+        """Read all the server sent, up to its close frame: the close code."""
+        self.sock.settimeout(30)
+        while self.protocol.close_rcvd is None and (data := self.sock.recv(1 << 16)):
+            self.protocol.receive_data(data)
+            self.protocol.events_received()
+        assert self.protocol.close_rcvd is not None
+        return self.protocol.close_rcvd.code
+
     def abort(self) -> None:
         """Leave at once: a TCP reset, no closing handshake."""
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
@@ -244,6 +253,20 @@ def test_live_events_during_a_paged_replay_are_neither_lost_nor_repeated(big_ima
     replay_start = seqs.index(seq - 900 + 1)
     assert all(live > seq for live in seqs[:replay_start]) and seqs[:replay_start] == sorted(seqs[:replay_start])
     assert seqs[replay_start:] == list(range(seq - 900 + 1, seq + 31))
+
+
+def test_a_socket_that_stops_reading_is_dropped_past_its_byte_bound_even_mid_replay(big_image) -> None:
+    server, url_id = big_image
+    seq = current_seq(server, url_id)
+    sent = metric(server, "imagechat_pubsub_bytes_total")
+    raw = RawSocket(server)
+    raw.send({"type": "subscribe", "urlId": url_id})
+    for _ in range(limits.RESUMES_BURST):  # more replays than the socket's buffers take
+        raw.send({"type": "resume", "since": seq - EVENTS})
+    wait_until(lambda: metric(server, "imagechat_pubsub_bytes_total") - sent > 2e6, timeout=30)
+    # Live events go on meanwhile: kept aside during the replay, they count against the bound.
+    create_markers(server, url_id, 600)  # about 1.4 MB
+    assert raw.close_code() == 4008
 
 
 # -- handshakes abandoned half-way --------------------------------------------------------------

@@ -159,7 +159,7 @@ def test_a_long_replay_comes_in_batches_and_fits_the_socket(server_with):
     make_changes(server, url_id, 1)
     with connect(server.ws_url, origin=server.url) as ws:
         epoch = subscribe(ws, url_id)["epoch"]
-    make_changes(server, url_id, 300)  # more than the 256 frames a socket may have queued
+    make_changes(server, url_id, 300)  # more than one page of the log: the replay goes on page by page
     with connect(server.ws_url, origin=server.url) as ws:
         assert subscribe(ws, url_id, since=1, epoch=epoch)["resume"] is True
         assert [frame["seq"] for frame in frames_until_pong(ws)] == list(range(2, 302))

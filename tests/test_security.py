@@ -139,7 +139,6 @@ def test_a_forbidden_origin_cannot_change_anything(server):
         assert subscribe(ws, "img-1")["type"] == "subscribed"
 
 
-@pytest.mark.xfail(strict=True, reason="needs live.py's _refuse to accept, then close with 4000 + status")
 def test_a_refused_websocket_closes_with_a_code_the_browser_can_read(server):
     """Browsers hide a refused handshake's HTTP answer: the refusal comes as a close code and reason."""
     for url, origin, code, reason in [

@@ -307,12 +307,12 @@ def test_an_unconfirmed_change_looks_pending_and_a_refused_one_rolls_back_where_
     alice = Viewer(page).open()
     held = []
     page.route("**/api/v1/tenants/demo/markers", lambda route: held.append(route))  # the server is slow
-    alice.drop_marker(300, 200, "Waiting for the server")
+    with page.expect_request("**/api/v1/tenants/demo/markers"):
+        alice.drop_marker(300, 200, "Waiting for the server")
     expect(alice.pins).to_have_count(1)
     expect(alice.pins.first).to_have_class(re.compile(r"\bpending\b"))
     expect(alice.comments.first).to_have_class(re.compile(r"\bpending\b"))
     expect(alice.comments.first.locator(".time")).to_have_text("sending…")
-    page.wait_for_function("() => true")  # a round trip: lets the route handler see the request
     assert len(held) == 1
     held[0].continue_()
     expect(alice.pins.first).not_to_have_class(re.compile(r"\bpending\b"))

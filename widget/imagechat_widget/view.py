@@ -230,8 +230,9 @@ class View:
         if is_partial(marker):
             missing = comment_count(marker) - len(marker["comments"])
             if missing > 0:
-                comments.appendChild(element("li", "loading", "Loading %d more comment%s…"
-                                             % (missing, "" if missing == 1 else "s")))
+                more = "%d more comment%s" % (missing, "" if missing == 1 else "s")
+                loading = self._actions.is_loading_thread(marker["id"])
+                comments.appendChild(element("li", "loading", ("Loading %s…" if loading else "%s not loaded") % more))
         comments.scrollTop = scrolled
         footer = self.popover.querySelector("footer")
         footer.replaceChildren()

@@ -187,12 +187,18 @@ class Widget:
                     continue
                 if walk.take(page):
                     self._render()
+            if self.state.needs_comments(marker_id):  # gave up: its pages kept changing
+                self.view.show_error("Could not load the whole thread. Open it again to retry.", marker_id=marker_id)
         except ApiError as error:
             # A deleted thread's event is on its way; anything else: shown, retried on reopening.
             if error.code != "marker_not_found" and not self._refused_for_good(error):
                 self.view.show_error("Could not load the whole thread: " + error.message, marker_id=marker_id)
         finally:
             del self._walks[marker_id]
+            self._render()
+
+    def is_loading_thread(self, marker_id):
+        return marker_id in self._walks
 
     async def _refresh(self):
         """Keep relative times fresh, and drop changes of sibling tabs that never completed."""
