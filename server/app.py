@@ -132,6 +132,7 @@ def create_app(settings: Settings) -> Starlette:
         Mount("/widget", StaticFiles(directory=settings.widget_dir), name="widget"),
         Mount("/vendor/pyscript", StaticFiles(directory=node_modules / "@pyscript/core/dist", check_dir=False)),
         Mount("/vendor/pyodide", StaticFiles(directory=node_modules / "pyodide", check_dir=False)),
+        Mount("/vendor/uplot", StaticFiles(directory=node_modules / "uplot/dist", check_dir=False)),
         public_file(public / "embed.js"),
         public_file(public / "widget.css"),
         Mount("/demo", StaticFiles(directory=public / "demo", html=True), name="demo"),

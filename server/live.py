@@ -141,7 +141,8 @@ class Session:
         # Read after joining: every event from here on is either replayed or held.
         seq, current_epoch = await store.position(tenant_id, url_id)
         reason = "new"
-        if since is not None and epoch == current_epoch and since <= seq:
+        # A client at seq 0 has applied nothing: whatever history the image has is new to it.
+        if since is not None and (epoch == current_epoch or since == 0) and since <= seq:
             reason = "too_old" if seq - since > self.services.settings.replay_limit else ""
         elif since is not None:
             reason = "epoch"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from dataclasses import dataclass, field
 
 import httpx
@@ -148,7 +149,7 @@ def test_after_a_redis_restart_every_viewer_catches_up_and_applies_nothing_twice
         expect(viewer.pins).to_have_count(5)
 
 
-def test_a_burst_reaches_a_viewer_in_far_fewer_frames_in_order(server_with):
+def test_a_burst_reaches_a_viewer_in_batches_in_order(server_with):
     node = server_with(*NO_RATE_LIMITS, "--batch-window-seconds", "0.1")
     listener = Listener(node, "burst")
     headers = node.sign_in("Burst")
@@ -162,12 +163,16 @@ def test_a_burst_reaches_a_viewer_in_far_fewer_frames_in_order(server_with):
             for start in range(0, 200, 20):
                 await asyncio.gather(*(one(n) for n in range(start, start + 20)))
 
+    started = time.monotonic()
     run(burst())
     listener.wait_for_seq(200)
+    took = time.monotonic() - started
     frames = [json.loads(frame) for frame in listener.frames[1:]]  # after the subscription's answer
     events = listener.events()
     assert [event["seq"] for event in events] == list(range(1, 201))  # all, once, in order
-    assert len(frames) < 200 / 4, len(frames)
+    # At most one frame per window, plus one per `batch-max-events` (50) that filled up early:
+    # however fast this machine wrote the burst, the viewer never got more.
+    assert len(frames) <= took / 0.1 + 1 + 200 / 50, (len(frames), took)
     assert any(frame["type"] == "batch" for frame in frames)
     snapshot = httpx.get(f"{node.url}/api/v1/tenants/demo/snapshot", params={"urlId": "burst"}).json()
     assert {event["marker"]["id"] for event in events} == {marker["id"] for marker in snapshot["markers"]}

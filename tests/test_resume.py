@@ -145,6 +145,16 @@ def test_resume_of_an_unknown_image_from_a_seq_is_refused(server):
         assert answer["type"] == "subscribed" and answer["resume"] is True
 
 
+def test_a_client_that_saw_the_image_empty_gets_its_whole_history_replayed(server):
+    """It never learnt an epoch (there was none yet), but at seq 0 it has nothing to contradict."""
+    url_id = f"img-{uuid4().hex}"
+    make_changes(server, url_id, 3)
+    with connect(server.ws_url, origin=server.url) as ws:
+        ack = subscribe(ws, url_id, since=0, epoch=None)
+        assert ack["resume"] is True and ack["seq"] == 3 and "reason" not in ack
+        assert [frame["seq"] for frame in frames_until_pong(ws)] == [1, 2, 3]
+
+
 def test_heartbeats_arrive_on_the_configured_interval(server_with):
     server = server_with("--heartbeat-seconds", "0.2")
     with connect(server.ws_url, origin=server.url) as ws:
