@@ -44,11 +44,6 @@ def test_the_owner_sees_usage_and_another_tenant_does_not(new_context, fresh_ser
     expect(page.locator("table.busiest")).to_contain_text("demo-dashboard-v1")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "dashboard.png"), full_page=True)
-    page.get_by_role("button", name="7 days").click(); page.wait_for_timeout(800)  # TEMP
-    page.screenshot(path="/tmp/dash-7d.png", full_page=True)  # TEMP
-    page.get_by_role("button", name="24 hours").click(); page.emulate_media(color_scheme="dark"); page.wait_for_timeout(800)  # TEMP
-    page.mouse.move(1000, 500); page.wait_for_timeout(200); page.screenshot(path="/tmp/dash-dark.png", full_page=True)  # TEMP
-    page.get_by_role("link", name="Sign out").click(); page.screenshot(path="/tmp/dash-signin.png")  # TEMP
 
     refused = httpx.get(f"{fresh_server.url}/api/v1/tenants/demo/usage", headers={"Authorization": f"Secret {other_secret}"})
     assert refused.status_code == 401 and refused.json()["error"] == "invalid_secret"

@@ -32,10 +32,8 @@ async function fetchUsage(tenant, secret, minutes, signal) {
     headers: { Authorization: `Secret ${secret}`, Accept: "application/json" }, cache: "no-store", signal,
   }).catch((error) => { throw error.name === "AbortError" ? error : fail(0, MESSAGES[0]); });
   const body = await response.json().catch(() => null);
-  if (!response.ok) {
-    throw fail(response.status, body?.message || MESSAGES[response.status] || `the server answered ${response.status}: try again in a moment`,
-      Number.parseInt(response.headers.get("Retry-After"), 10) || 0);
-  }
+  const message = body?.message || MESSAGES[response.status] || `the server answered ${response.status}: try again in a moment`;
+  if (!response.ok) throw fail(response.status, message, Number.parseInt(response.headers.get("Retry-After"), 10) || 0);
   if (!body?.totals || !Array.isArray(body.series)) throw fail(response.status, "the server sent an answer this page cannot read");
   return { ...body, minutes, tenant: body.tenant || tenant, busiest: body.busiestImages || [] };
 }
@@ -72,8 +70,7 @@ function renderChart() {
   const { size, data } = buckets(usage);
   const hourly = size > 60_000;
   $("empty").hidden = data.slice(1).some((values) => values.some((v) => v > 0));
-  $("chart-unit").textContent = hourly ? "per hour" : "per minute";
-  $("chart-bucket").textContent = hourly ? "hour" : "minute";
+  [$("chart-unit").textContent, $("chart-bucket").textContent] = hourly ? ["per hour", "hour"] : ["per minute", "minute"];
 
   // Both value axes have the same number of intervals, so that one set of gridlines suits both.
   const step = Math.max(1, Math.ceil(niceStep(Math.max(1, ...data[1]), 4, [1, 2, 5, 10])));
@@ -85,8 +82,7 @@ function renderChart() {
 
   const css = getComputedStyle(document.documentElement);
   const color = (name) => css.getPropertyValue(name).trim();
-  const measure = document.createElement("canvas").getContext("2d");
-  measure.font = `12px ${getComputedStyle(document.body).fontFamily}`;
+  const measure = Object.assign(document.createElement("canvas").getContext("2d"), { font: `12px ${getComputedStyle(document.body).fontFamily}` });
   const axis = {
     stroke: color("--muted"), font: measure.font, gap: 6, grid: { stroke: color("--grid"), width: 1 }, ticks: { show: false },
     size: (u, values) => Math.ceil(Math.max(24, ...(values || []).map((v) => measure.measureText(v).width))) + 14,
@@ -104,7 +100,8 @@ function renderChart() {
       bytes: { range: () => [0, topBytes] },
     },
     series: [
-      { label: "Time", value: (u, v, s, idx) => (idx == null ? PERIODS[usage.minutes] : formatRange(v * 1000 - size / 2, v * 1000 + size / 2, hourly ? dayClock : clock)) },
+      { label: "Time", value: (u, v, s, idx) => (idx == null ? PERIODS[usage.minutes]
+        : formatRange(v * 1000 - size / 2, v * 1000 + size / 2, hourly ? dayClock : clock)) },
       { label: "Messages", scale: "messages", fill: color("--accent"), stroke: color("--accent"), width: 0, points: { show: false },
         paths: uPlot.paths.bars({ size: [0.7, 40], radius: 0.15 }), value: value("pubSubMessageCount", number) },
       { label: "Bandwidth", scale: "bytes", stroke: color("--bandwidth"), fill: color("--bandwidth-soft"), width: 2,
@@ -120,7 +117,8 @@ function renderChart() {
     ],
   }, data, $("chart"));
   Object.assign(state.chart.root.dataset, { buckets: data[0].length, messages: data[1].reduce((a, b) => a + b, 0) });
-  Object.assign(state.chart.root.querySelector(".u-over"), { role: "img", ariaLabel: "Chart of messages and bandwidth; the legend reads out the values under the pointer" });
+  const label = "Messages and bandwidth; the legend reads out the values under the pointer";
+  Object.assign(state.chart.root.querySelector(".u-over"), { role: "img", ariaLabel: label });
 }
 
 function render(usage) {
@@ -138,17 +136,14 @@ function render(usage) {
   }
   renderChart();
   const rows = usage.busiest.map((row, i) => {
-    const tr = document.createElement("tr");
-    tr.innerHTML = '<td class="rank"></td><td><span class="urlid"></span><span class="share" aria-hidden="true"><span></span></span></td><td class="events"></td>';
-    tr.cells[0].textContent = String(i + 1);
+    const tr = $("busiest-row").content.firstElementChild.cloneNode(true);
+    [tr.cells[0].textContent, tr.cells[2].textContent, tr.cells[2].dataset.value] = [i + 1, number(row.events), row.events];
     Object.assign(tr.querySelector(".urlid"), { textContent: row.urlId, title: row.urlId });
     tr.querySelector(".share span").style.width = `${Math.max(2, Math.round((100 * row.events) / Math.max(1, usage.busiest[0].events)))}%`;
-    tr.cells[2].textContent = number(row.events);
-    tr.cells[2].dataset.value = String(row.events);
     return tr;
   });
-  if (rows.length === 0) rows.push(Object.assign(document.createElement("tr"), { innerHTML: '<td colspan="3" class="none">No image had live events in this period.</td>' }));
   $("busiest-body").replaceChildren(...rows);
+  $("busiest-none").hidden = rows.length > 0;
   $("refresh-time").textContent = `· Updated ${new Date().toLocaleTimeString()}`;
 }
 
@@ -167,8 +162,8 @@ function setSigninError(message) {
 
 function showSignin(error = "") {
   stop();
-  state.chart?.destroy();
-  Object.assign(state, { secret: "", usage: null, chart: null });
+  Object.assign(state, { secret: "", usage: null });
+  renderChart(); // removes the chart
   setNotice("");
   [$("dashboard").hidden, $("signin").hidden, document.title] = [true, false, "ImageChat — usage dashboard"];
   [tenantInput.value, secretInput.value] = [state.tenant, ""];
