@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from imagechat.sso import sign_sso
+from imagechat.security.sso import sign_sso
 from tests.conftest import NO_RATE_LIMITS, ServerProcess, new_url_id
 from tests.services import run
 

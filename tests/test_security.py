@@ -15,7 +15,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
-from imagechat.sso import sign_sso
+from imagechat.security.sso import sign_sso
 from tests.conftest import wait_until
 
 OTHER_ORIGIN = "https://other.example"

@@ -10,7 +10,7 @@ import pytest
 import trustme
 from playwright.sync_api import expect
 
-from imagechat.sso import sign_sso
+from imagechat.security.sso import sign_sso
 from tests.conftest import wait_until
 from tests.test_security import demo_secret
 from tests.widget_page import Viewer

@@ -14,10 +14,10 @@ from alembic import command
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
-from imagechat.auth import Identity
-from imagechat.database import create_engine
-from imagechat.migrate import alembic_config, upgrade
-from imagechat.store import Store
+from imagechat.security.tokens import Identity
+from imagechat.storage.database import create_engine
+from imagechat.storage.migrate import alembic_config, upgrade
+from imagechat.storage.store import Store
 from tests.services import run
 
 ADA = Identity(id="author-ada", name="Ada")

@@ -11,7 +11,7 @@ from pathlib import Path
 from imagechat import limits
 
 # The repository checkout holds `public/` and `widget/` beside `server/`.
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass(frozen=True)

@@ -22,10 +22,10 @@ from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from imagechat.database import WRITE
+from imagechat.storage.database import WRITE
 from imagechat.errors import ApiError
-from imagechat.schema import server_keys
-from imagechat.tenants import Tenant
+from imagechat.storage.schema import server_keys
+from imagechat.security.tenants import Tenant
 
 SESSION_SECONDS = 30 * 24 * 3600
 MODERATING_ROLES = frozenset({"admin", "moderator"})

@@ -11,8 +11,8 @@ from starlette.routing import Route
 
 from imagechat import limits
 from imagechat.errors import ApiError, invalid
-from imagechat.store import Change
-from imagechat.validation import clean_fraction, clean_id, clean_text, clean_url_id, optional_id
+from imagechat.storage.store import Change
+from imagechat.security.validation import clean_fraction, clean_id, clean_text, clean_url_id, optional_id
 
 
 async def read_json(request: Request) -> dict[str, Any]:

@@ -10,14 +10,14 @@ from typing import Any
 
 from starlette.requests import HTTPConnection
 
-from imagechat.auth import Identity, Sessions, bearer_token
+from imagechat.security.tokens import Identity, Sessions, bearer_token
 from imagechat.config import Settings
-from imagechat.cors import let_read
+from imagechat.security.cors import let_read
 from imagechat.errors import ApiError, invalid
-from imagechat.ratelimit import RateLimiter
-from imagechat.sso import SsoError, verify_sso
-from imagechat.tenants import Tenant, Tenants
-from imagechat.validation import clean_name
+from imagechat.security.ratelimit import RateLimiter
+from imagechat.security.sso import SsoError, verify_sso
+from imagechat.security.tenants import Tenant, Tenants
+from imagechat.security.validation import clean_name
 
 log = logging.getLogger("imagechat.guard")
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from imagechat.errors import invalid
-from imagechat.validation import clean_name
+from imagechat.security.validation import clean_name
 
 MAX_AGE_SECONDS = 600  # a payload older than this is refused: sign one per page view
 ROLES = ("admin", "moderator")

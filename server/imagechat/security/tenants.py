@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from imagechat.database import WRITE
+from imagechat.storage.database import WRITE
 from imagechat.errors import ApiError, not_found
-from imagechat.schema import tenants
+from imagechat.storage.schema import tenants
 
 SELF = "self"  # in an allow-list: the origin the ImageChat server itself is served from
 CACHE_SECONDS = 5.0  # the CLI changes tenants from another process: lookups refresh this often

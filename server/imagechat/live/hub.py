@@ -13,7 +13,7 @@ import json
 from starlette.websockets import WebSocket
 
 from imagechat import limits, protocol
-from imagechat.batching import Batcher
+from imagechat.live.batching import Batcher
 from imagechat.broker import Broker
 from imagechat.usage import Usage
 

@@ -42,13 +42,13 @@ from starlette.websockets import WebSocket
 
 from imagechat import limits, protocol
 from imagechat.errors import ApiError
-from imagechat.batching import batch_frame
-from imagechat.guard import client_ip
-from imagechat.hub import Viewer
-from imagechat.ratelimit import RateLimiter
-from imagechat.tenants import Tenant
-from imagechat.store import image_channel
-from imagechat.validation import clean_url_id
+from imagechat.live.batching import batch_frame
+from imagechat.security.guard import client_ip
+from imagechat.live.hub import Viewer
+from imagechat.security.ratelimit import RateLimiter
+from imagechat.security.tenants import Tenant
+from imagechat.storage.store import image_channel
+from imagechat.security.validation import clean_url_id
 
 
 log = logging.getLogger("imagechat.live")

@@ -19,8 +19,8 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from imagechat.database import WRITE
-from imagechat.schema import events, images, usage
+from imagechat.storage.database import WRITE
+from imagechat.storage.schema import events, images, usage
 
 log = logging.getLogger("imagechat.usage")
 METRICS = ("messages", "bytes", "connections", "markers")

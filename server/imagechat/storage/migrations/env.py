@@ -5,8 +5,8 @@ import asyncio
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from imagechat.database import create_engine
-from imagechat.schema import metadata
+from imagechat.storage.database import create_engine
+from imagechat.storage.schema import metadata
 
 
 def run_migrations(connection: Connection) -> None:

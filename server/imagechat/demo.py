@@ -12,7 +12,7 @@ from pathlib import Path
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
-from imagechat.sso import sign_sso
+from imagechat.security.sso import sign_sso
 
 DEMO_TENANT = "demo"
 TEMPLATE = Path(__file__).parent / "templates" / "demo_sso.html"

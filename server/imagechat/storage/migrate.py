@@ -10,7 +10,7 @@ from alembic.config import Config
 
 def alembic_config(database_url: str) -> Config:
     config = Config()
-    config.set_main_option("script_location", "imagechat:migrations")
+    config.set_main_option("script_location", "imagechat.storage:migrations")
     config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
     return config
 

@@ -15,12 +15,12 @@ import uvicorn
 from imagechat import limits
 from imagechat.app import create_app
 from imagechat.config import Settings
-from imagechat.connections import protocols
-from imagechat.database import create_engine
+from imagechat.security.connections import protocols
+from imagechat.storage.database import create_engine
 from imagechat.errors import ApiError
-from imagechat.migrate import upgrade
-from imagechat.store import Store
-from imagechat.tenants import Tenant, Tenants
+from imagechat.storage.migrate import upgrade
+from imagechat.storage.store import Store
+from imagechat.security.tenants import Tenant, Tenants
 
 # Settings that are not flags: paths of the checkout, and the key (flags show in `ps`; use the env).
 NOT_FLAGS = {"public_dir", "widget_dir", "secret_key"}

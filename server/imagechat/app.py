@@ -17,20 +17,21 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.schemas import SchemaGenerator
 from starlette.staticfiles import StaticFiles
 
-from imagechat import api, demo
-from imagechat.auth import Sessions, signing_key
+from imagechat import demo
+from imagechat.api import routes as api
+from imagechat.security.tokens import Sessions, signing_key
 from imagechat.broker import Broker
 from imagechat.config import Settings
-from imagechat.cors import CorsMiddleware
-from imagechat.database import create_engine
+from imagechat.security.cors import CorsMiddleware
+from imagechat.storage.database import create_engine
 from imagechat.errors import ApiError, api_error_handler
-from imagechat.guard import Guard
-from imagechat.headers import SecurityHeadersMiddleware
-from imagechat.hosts import HostMiddleware, allowed_hosts
-from imagechat.hub import Hub
-from imagechat.live import live_endpoint
-from imagechat.store import Store
-from imagechat.tenants import Tenants
+from imagechat.security.guard import Guard
+from imagechat.security.headers import SecurityHeadersMiddleware
+from imagechat.security.hosts import HostMiddleware, allowed_hosts
+from imagechat.live.hub import Hub
+from imagechat.live.endpoint import live_endpoint
+from imagechat.storage.store import Store
+from imagechat.security.tenants import Tenants
 from imagechat.usage import Usage
 
 schemas = SchemaGenerator(

@@ -21,10 +21,10 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from imagechat import limits, protocol
-from imagechat.database import WRITE
+from imagechat.storage.database import WRITE
 from imagechat.errors import ApiError, forbidden, not_found
-from imagechat.auth import Identity
-from imagechat.schema import comments, events, images, markers, tenants
+from imagechat.security.tokens import Identity
+from imagechat.storage.schema import comments, events, images, markers, tenants
 
 # Attempts at a change whose transaction lost a lock conflict anyway (a deadlock with something
 # outside this order, a serialization failure, a busy SQLite file); each reruns it whole.

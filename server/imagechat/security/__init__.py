@@ -1,0 +1,1 @@
+"""The trust boundary: tenants, origins, hosts, tokens, sign-on, rate limits, connection caps, input checks."""

@@ -1,0 +1,1 @@
+"""The database: schema, reads and changes, engine set-up and Alembic migrations."""
