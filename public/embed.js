@@ -9,9 +9,10 @@ const at = (path) => new URL(path, base).href;
 const MARKED = "img[data-image-chat]";
 
 // The widget's Python modules, copied into the interpreter's file system by PyScript.
+// `protocol.py` is the server's own definition of the wire protocol, served under the same path.
 const WIDGET_MODULES = [
-  "__init__.py", "state.py", "backoff.py", "timefmt.py",
-  "browser.py", "session.py", "api.py", "connection.py", "tabs.py", "view.py", "widget.py",
+  "__init__.py", "protocol.py", "state.py", "backoff.py", "timefmt.py",
+  "browser.py", "identity.py", "api.py", "connection.py", "tabs.py", "view.py", "widget.py",
 ];
 
 function startPython() {

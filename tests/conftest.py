@@ -15,7 +15,14 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext
 
+import imagechat.protocol
+import imagechat_widget
 from tests.services import Postgres, Redis, free_port, run
+
+# In the browser the widget's `imagechat_widget.protocol` is the server's own protocol.py, served
+# under that name (never copied): the same module stands in for it here.
+sys.modules["imagechat_widget.protocol"] = imagechat.protocol
+imagechat_widget.protocol = imagechat.protocol
 
 CHROMIUM = os.environ.get("IMAGECHAT_CHROMIUM", "/usr/bin/chromium")
 # Without the networking flags Chromium tries to reach outside hosts at start.

@@ -187,11 +187,11 @@ def test_reading_a_snapshot_stores_nothing(fresh_server: ServerProcess) -> None:
     assert fresh_server.rows() == before
 
 
-def test_create_marker_answers_201_with_seq_and_marker_using_client_ids(api: Api) -> None:
+def test_create_marker_answers_201_with_its_event_using_client_ids(api: Api) -> None:
     url_id, marker_id, comment_id = new_url_id(), new_id("m"), new_id("c")
     body = ok(api.create(marker_body(url_id, "Look here", id=marker_id, commentId=comment_id)), 201)
-    assert set(body) == {"seq", "epoch", "marker"}
-    assert body["seq"] == 1
+    assert set(body) == {"type", "seq", "broadcastId", "epoch", "marker"}
+    assert (body["type"], body["seq"], body["broadcastId"]) == ("new-image-chat", 1, None)
     assert body["epoch"] == ok(api.snapshot(url_id), 200)["epoch"]
     marker = body["marker"]
     assert set(marker) == {"id", "x", "y", "author", "createdAt", "comments"}
@@ -228,13 +228,13 @@ def test_snapshot_shows_the_created_marker_and_an_epoch(api: Api) -> None:
     assert snapshot["markers"] == [{**created["marker"], "commentCount": 1}]
 
 
-def test_reply_answers_201_with_the_added_comment(api: Api) -> None:
+def test_reply_answers_201_with_its_event(api: Api) -> None:
     url_id = new_url_id()
     marker_id = ok(api.create(marker_body(url_id)), 201)["marker"]["id"]
     reply_id = new_id("r")
     body = ok(api.reply(marker_id, headers=api.bob, text="A reply", id=reply_id), 201)
-    assert set(body) == {"seq", "markerId", "change", "comment"}
-    assert body["seq"] == 2
+    assert set(body) == {"type", "seq", "broadcastId", "markerId", "change", "comment"}
+    assert (body["type"], body["seq"]) == ("image-chat-updated", 2)
     assert body["markerId"] == marker_id
     assert body["change"] == "comment-added"
     assert body["comment"]["id"] == reply_id
@@ -247,13 +247,13 @@ def test_reply_answers_201_with_the_added_comment(api: Api) -> None:
     assert comments[1] == body["comment"]
 
 
-def test_edit_answers_200_with_the_edited_comment(api: Api) -> None:
+def test_edit_answers_200_with_its_event(api: Api) -> None:
     url_id = new_url_id()
     marker = ok(api.create(marker_body(url_id, "before")), 201)["marker"]
     comment = marker["comments"][0]
     body = ok(api.edit(comment["id"], text="after"), 200)
-    assert set(body) == {"seq", "markerId", "change", "comment"}
-    assert body["seq"] == 2
+    assert set(body) == {"type", "seq", "broadcastId", "markerId", "change", "comment"}
+    assert (body["type"], body["seq"]) == ("image-chat-updated", 2)
     assert body["markerId"] == marker["id"]
     assert body["change"] == "comment-edited"
     assert body["comment"]["id"] == comment["id"]
@@ -268,7 +268,8 @@ def test_deleting_a_reply_answers_200_with_comment_deleted(api: Api) -> None:
     marker = ok(api.create(marker_body(url_id)), 201)["marker"]
     reply = ok(api.reply(marker["id"], headers=api.bob, text="to delete"), 201)["comment"]
     body = ok(api.delete_comment(reply["id"], headers=api.bob), 200)
-    assert body == {"seq": 3, "markerId": marker["id"], "change": "comment-deleted", "commentId": reply["id"]}
+    assert body == {"type": "image-chat-updated", "seq": 3, "broadcastId": None, "markerId": marker["id"],
+                    "change": "comment-deleted", "commentId": reply["id"]}
     assert ok(api.snapshot(url_id), 200)["markers"] == [{**marker, "commentCount": 1}]
 
 
@@ -276,7 +277,7 @@ def test_deleting_a_threads_last_comment_deletes_the_marker(api: Api) -> None:
     url_id = new_url_id()
     marker = ok(api.create(marker_body(url_id)), 201)["marker"]
     body = ok(api.delete_comment(marker["comments"][0]["id"]), 200)
-    assert body == {"seq": 2, "markerId": marker["id"]}
+    assert body == {"type": "deleted-image-chat", "seq": 2, "broadcastId": None, "markerId": marker["id"]}
     snapshot = ok(api.snapshot(url_id), 200)
     assert (snapshot["seq"], snapshot["markers"]) == (2, [])
     assert_error(api.reply(marker["id"], text="too late"), 404, "marker_not_found")
@@ -287,7 +288,7 @@ def test_delete_marker_answers_200_and_removes_its_whole_thread(api: Api) -> Non
     marker = ok(api.create(marker_body(url_id)), 201)["marker"]
     reply = ok(api.reply(marker["id"], headers=api.bob, text="reply"), 201)["comment"]
     body = ok(api.delete_marker(marker["id"]), 200)
-    assert body == {"seq": 3, "markerId": marker["id"]}
+    assert body == {"type": "deleted-image-chat", "seq": 3, "broadcastId": None, "markerId": marker["id"]}
     assert ok(api.snapshot(url_id), 200)["markers"] == []
     assert_error(api.edit(reply["id"], headers=api.bob, text="gone?"), 404, "comment_not_found")
 

@@ -28,11 +28,11 @@ from websockets.sync.client import ClientConnection, connect
 from websockets.typing import Origin
 from websockets.uri import parse_uri
 
-from imagechat import limits
+from imagechat import limits, protocol
 from tests.conftest import NO_RATE_LIMITS, ServerProcess, new_id, new_url_id, wait_until
 
 EVENTS = 1000
-COMMENT = "c" * limits.MAX_COMMENT_CHARS
+COMMENT = "c" * protocol.MAX_COMMENT_CHARS
 SOCKETS = 50  # the per-address cap
 RESUMES_PER_SOCKET = 30
 WATCH_SECONDS = 10  # how long the server is watched while the non-reading sockets press on it

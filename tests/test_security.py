@@ -350,11 +350,11 @@ def test_a_flood_of_websocket_frames_gets_rate_limited_error_frames_and_no_work(
 
 
 def test_threads_are_capped(server):
-    from imagechat import limits
+    from imagechat import protocol
 
     ada = server.sign_in("Ada")
     marker = create_marker(server, ada, url_id="long-thread").json()["marker"]
-    database_rows = [{"id": f"bulk-comment-{n:05d}", "marker_id": marker["id"]} for n in range(limits.MAX_COMMENTS_PER_THREAD)]
+    database_rows = [{"id": f"bulk-comment-{n:05d}", "marker_id": marker["id"]} for n in range(protocol.MAX_COMMENTS_PER_THREAD)]
     import sqlite3
 
     with sqlite3.connect(server.db_path) as db:  # fill the thread directly: 500 requests would be slow

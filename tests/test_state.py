@@ -7,7 +7,7 @@ import copy
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from imagechat_widget.state import ImageState, answer_type, apply_change
+from imagechat_widget.state import ImageState, apply_event
 
 
 def comment(comment_id, text="hi", author="ada", stamp=1):
@@ -53,7 +53,7 @@ HISTORY = [
 def server_state_after(count):
     markers = {}
     for event in HISTORY[:count]:
-        apply_change(markers, event)
+        apply_event(markers, event)
     return markers
 
 
@@ -73,12 +73,12 @@ def test_each_event_type_applies():
     assert state.seq == 6
 
 
-def test_apply_change_is_idempotent():
+def test_apply_event_is_idempotent():
     once, twice = {}, {}
     for event in HISTORY:
-        apply_change(once, event)
-        apply_change(twice, event)
-        apply_change(twice, event)
+        apply_event(once, event)
+        apply_event(twice, event)
+        apply_event(twice, event)
     assert once == twice
 
 
@@ -264,17 +264,13 @@ def test_a_snapshot_of_another_epoch_replaces_newer_state():
     assert state.view() == {} and state.seq == 2 and not state.has_gap
 
 
-def test_the_server_answer_decides_the_event_type():
+def test_the_servers_event_decides_what_an_own_change_did():
     """A deletes what it sees as the thread's only comment while B's reply is on its way: the
-    server answers comment-deleted, and A must not drop the marker with B's reply."""
-    assert answer_type({"seq": 1, "marker": {}}) == "new-image-chat"
-    assert answer_type({"seq": 2, "markerId": "m", "change": "comment-deleted", "commentId": "c1"}) == "image-chat-updated"
-    assert answer_type({"seq": 3, "markerId": "m"}) == "deleted-image-chat"
+    server's answer (the committed event) is comment-deleted, and A must not drop the marker."""
     state = loaded(1, [marker("m", comment("c1"))])
     state.propose("b-1", deleted(None, "m", "b-1"), 0)  # A's guess
     state.receive(updated(2, "m", "comment-added", comment=comment("c2", author="bob")))
-    answer = {"seq": 3, "markerId": "m", "change": "comment-deleted", "commentId": "c1"}
-    state.receive({**answer, "type": answer_type(answer), "broadcastId": "b-1"})
+    state.receive(updated(3, "m", "comment-deleted", "b-1", commentId="c1"))  # the REST answer
     assert [c["id"] for c in state.marker("m")["comments"]] == ["c2"]
 
 
@@ -387,8 +383,8 @@ def test_a_partial_thread_shows_its_count_and_live_changes_keep_it_right():
 def test_deleting_a_comment_twice_counts_once():
     markers = {"m1": partial(long_marker("m1", 5), 5)}
     gone = updated(11, "m1", "comment-deleted", commentId="m1-c003")
-    apply_change(markers, gone)
-    apply_change(markers, gone)
+    apply_event(markers, gone)
+    apply_event(markers, gone)
     assert comment_count(markers["m1"]) == 4
 
 
@@ -473,7 +469,7 @@ THREAD += [
 def thread_after(count):
     markers = {}
     for event in THREAD[:count]:
-        apply_change(markers, event)
+        apply_event(markers, event)
     return markers
 
 

@@ -14,13 +14,12 @@ from alembic import command
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
-from imagechat.security.tokens import Identity
 from imagechat.storage.database import create_engine
 from imagechat.storage.migrate import alembic_config, upgrade
-from imagechat.storage.store import Store
+from imagechat.storage.store import Author, Store
 from tests.services import run
 
-ADA = Identity(id="author-ada", name="Ada")
+ADA = Author(id="author-ada", name="Ada")
 
 
 @pytest.fixture
@@ -135,7 +134,7 @@ def test_migrating_a_0003_database_scopes_ids_to_tenants(tmp_path: Path, databas
         try:
             # The other tenant may now use demo's ids; demo's thread is untouched by it.
             await store.create_marker("other", "img", ADA, 0.1, 0.1, "mine", None, "marker-one", "comment-1")
-            await store.delete_marker("other", "marker-two", Identity(id="b", name="Bo"), None)
+            await store.delete_marker("other", "marker-two", Author(id="b", name="Bo"), None)
             return await store.snapshot("demo", "img")
         finally:
             await engine.dispose()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 
 from starlette.applications import Starlette
@@ -17,38 +16,29 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.schemas import SchemaGenerator
 from starlette.staticfiles import StaticFiles
 
-from imagechat import demo
+from imagechat import demo, protocol
 from imagechat.api import routes as api
-from imagechat.security.tokens import Sessions, signing_key
+from imagechat.api.errors import storage_error_handler
 from imagechat.broker import Broker
 from imagechat.config import Settings
-from imagechat.security.cors import CorsMiddleware
-from imagechat.storage.database import create_engine
 from imagechat.errors import ApiError, api_error_handler
+from imagechat.live.endpoint import live_endpoint
+from imagechat.live.hub import Hub
+from imagechat.security.cors import CorsMiddleware
 from imagechat.security.guard import Guard
 from imagechat.security.headers import SecurityHeadersMiddleware
 from imagechat.security.hosts import HostMiddleware, allowed_hosts
-from imagechat.live.hub import Hub
-from imagechat.live.endpoint import live_endpoint
-from imagechat.storage.store import Store
 from imagechat.security.tenants import Tenants
+from imagechat.security.tokens import TokenSigner, signing_key
+from imagechat.services import Services, State
+from imagechat.storage.database import create_engine
+from imagechat.storage.errors import StorageError
+from imagechat.storage.store import Store
 from imagechat.usage import Usage
 
 schemas = SchemaGenerator(
     {"openapi": "3.0.0", "info": {"title": "ImageChat API", "version": "1"}}
 )
-
-
-@dataclass
-class Services:
-    settings: Settings
-    store: Store
-    tenants: Tenants
-    sessions: Sessions
-    guard: Guard
-    broker: Broker
-    hub: Hub
-    usage: Usage
 
 
 async def openapi_schema(request: Request) -> JSONResponse:
@@ -78,6 +68,11 @@ def public_file(path: Path) -> Route:
     return Route(f"/{path.name}", serve)
 
 
+async def widget_protocol(_request: Request) -> FileResponse:
+    """The wire protocol's one definition, loaded by the widget as `imagechat_widget.protocol`."""
+    return FileResponse(Path(protocol.__file__), media_type="text/x-python")
+
+
 async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if request.url.path.startswith("/api/"):
@@ -95,19 +90,19 @@ def create_app(settings: Settings) -> Starlette:
     tenants = Tenants(engine)
 
     @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    async def lifespan(_app: Starlette) -> AsyncIterator[State]:
         broker = Broker(settings.broker_url)
         await broker.connect()
         hub = Hub(broker, settings.heartbeat_seconds, settings.batch_window_seconds, settings.batch_max_events)
-        sessions = Sessions(await signing_key(engine, settings.secret_key))
+        tokens = TokenSigner(await signing_key(engine, settings.secret_key))
         usage = Usage(engine, settings.usage_flush_seconds)
         usage.start()
-        app.state.services = Services(
+        services = Services(
             settings=settings, store=Store(engine, settings.max_markers_per_image), tenants=tenants,
-            sessions=sessions, guard=Guard(tenants, sessions, settings), broker=broker, hub=hub, usage=usage,
+            tokens=tokens, guard=Guard(tenants, tokens, settings), broker=broker, hub=hub, usage=usage,
         )
         try:
-            yield
+            yield {"services": services}
         finally:
             await hub.close()
             await usage.stop()
@@ -130,6 +125,7 @@ def create_app(settings: Settings) -> Starlette:
         ]),
         Route("/demo/sso", demo.signed_on_page),
         Route("/metrics", metrics, include_in_schema=False),
+        Route("/widget/imagechat_widget/protocol.py", widget_protocol),
         Mount("/widget", StaticFiles(directory=settings.widget_dir), name="widget"),
         Mount("/vendor/pyscript", StaticFiles(directory=node_modules / "@pyscript/core/dist", check_dir=False)),
         Mount("/vendor/pyodide", StaticFiles(directory=node_modules / "pyodide", check_dir=False)),
@@ -142,7 +138,10 @@ def create_app(settings: Settings) -> Starlette:
     return Starlette(
         routes=routes,
         lifespan=lifespan,
-        exception_handlers={ApiError: api_error_handler, HTTPException: http_error, 500: server_error},
+        exception_handlers={
+            ApiError: api_error_handler, StorageError: storage_error_handler, HTTPException: http_error,
+            500: server_error,
+        },
         middleware=[
             Middleware(HostMiddleware, hosts=allowed_hosts(settings.allowed_hosts, settings.host)),
             Middleware(SecurityHeadersMiddleware),

@@ -12,7 +12,7 @@ from typing import Any
 
 import uvicorn
 
-from imagechat import limits
+from imagechat import protocol
 from imagechat.app import create_app
 from imagechat.config import Settings
 from imagechat.security.connections import protocols
@@ -96,7 +96,16 @@ def raise_open_file_limit() -> None:
         logging.getLogger("imagechat").warning("open-file limit stays at %s", soft)
 
 
+def require_browser_files(settings: Settings) -> None:
+    """A wheel built without the browser files (plain `pip install .`) cannot serve its widget:
+    say so at once, and how to build one that can."""
+    if not (settings.public_dir / "embed.js").is_file() or not (settings.widget_dir / "main.py").is_file():
+        raise SystemExit(f"imagechat: the widget's browser files are missing ({settings.public_dir}): "
+                         "install a wheel built by `scripts/dev wheel`, or run from a checkout")
+
+
 def serve_forever(settings: Settings) -> None:
+    require_browser_files(settings)
     logging.getLogger("uvicorn.error").addFilter(DenialNoiseFilter())
     raise_open_file_limit()
     http_protocol, ws_protocol = protocols(settings)
@@ -111,7 +120,7 @@ def serve_forever(settings: Settings) -> None:
         http=http_protocol,
         ws=ws_protocol,
         timeout_keep_alive=settings.keep_alive_seconds,
-        ws_max_size=limits.MAX_WS_MESSAGE_BYTES,
+        ws_max_size=protocol.MAX_FRAME_BYTES,
         ws_per_message_deflate=False,  # events are small; compression costs CPU and gains little
         log_level="info",
     )

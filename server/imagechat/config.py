@@ -8,10 +8,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from imagechat import limits
-
-# The repository checkout holds `public/` and `widget/` beside `server/`.
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+from imagechat import limits, static
 
 
 @dataclass(frozen=True)
@@ -48,8 +45,9 @@ class Settings:
     max_http_connections_per_ip: int = 200
     # Host names this server answers to (comma-separated; `*`: any). Default: its --host and localhost.
     allowed_hosts: str = ""
-    public_dir: Path = PROJECT_ROOT / "public"
-    widget_dir: Path = PROJECT_ROOT / "widget"
+    # What browsers load: inside the installed package, else the checkout's (see static.py).
+    public_dir: Path = static.PUBLIC_DIR
+    widget_dir: Path = static.WIDGET_DIR
 
     @classmethod
     def from_env(cls, **overrides: object) -> "Settings":

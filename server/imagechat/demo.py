@@ -12,24 +12,25 @@ from pathlib import Path
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
+from imagechat import protocol
 from imagechat.security.sso import sign_sso
+from imagechat.services import services
 
 DEMO_TENANT = "demo"
 TEMPLATE = Path(__file__).parent / "templates" / "demo_sso.html"
 # The demo site's pretend accounts.
 USERS = {
-    "dana": {"name": "Dana (moderator)", "roles": ("moderator",)},
+    "dana": {"name": "Dana (moderator)", "roles": (protocol.MODERATOR,)},
     "erin": {"name": "Erin", "roles": ()},
 }
 
 
 async def signed_on_page(request: Request) -> HTMLResponse:
-    services = request.app.state.services
     login = request.query_params.get("as", "dana")
     user = USERS.get(login)
     if user is None:
         return HTMLResponse(f"no demo user {html.escape(login)!r}: try ?as=dana or ?as=erin", status_code=404)
-    tenant = await services.tenants.require(DEMO_TENANT)
+    tenant = await services(request).tenants.require(DEMO_TENANT)
     sso = sign_sso(tenant.secret, f"demo-{login}", user["name"], roles=user["roles"])
     template = TEMPLATE.read_text()
     page = template.replace("{{SSO}}", html.escape(sso)).replace("{{NAME}}", html.escape(user["name"]))

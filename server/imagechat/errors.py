@@ -26,10 +26,6 @@ def not_found(what: str, key: str) -> ApiError:
     return ApiError(404, f"{what}_not_found", f"no {what} {key!r}")
 
 
-def forbidden(message: str) -> ApiError:
-    return ApiError(403, "forbidden", message)
-
-
 async def api_error_handler(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiError)
     return JSONResponse(exc.as_json(), status_code=exc.status, headers=exc.headers)

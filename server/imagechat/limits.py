@@ -1,11 +1,6 @@
-"""Input limits, explicit and documented in the README."""
+"""Server-side limits, explicit and documented in the README. Those a client sees (text lengths,
+page sizes, frame sizes) are part of the wire protocol: `imagechat.protocol`."""
 
-MAX_COMMENT_CHARS = 2000
-MAX_NAME_CHARS = 60
-MAX_URL_ID_CHARS = 512
-MAX_ID_CHARS = 64
-MAX_BODY_BYTES = 16 * 1024
-MAX_WS_MESSAGE_BYTES = 4 * 1024
 # A viewer whose socket cannot keep up is dropped past this many unsent bytes; it reloads.
 MAX_OUTBOX_BYTES_PER_SOCKET = 1024 * 1024
 # Replays read the event log this many events at a time (one `batch` frame), as the socket drains.
@@ -15,9 +10,6 @@ CONCURRENT_REPLAY_READS = 2  # pages read at once by all the replays of a proces
 RESUMES_PER_MINUTE = 5
 RESUMES_BURST = 3
 MAX_MARKERS_PER_IMAGE = 500
-MAX_COMMENTS_PER_THREAD = 500
-# Comments per page of GET .../markers/{marker}/comments (its default and its most).
-THREAD_PAGE_COMMENTS = 100
 # Frames a client may send on one WebSocket: pings, subscribes and resumes (each resume reads the log).
 WS_FRAMES_PER_SECOND = 10
 WS_FRAMES_BURST = 30

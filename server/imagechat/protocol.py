@@ -1,27 +1,131 @@
-"""The wire format: event types and their JSON shapes, shared by REST responses and live events."""
+"""The wire protocol, defined once: every frame and event type, change kind, close code, error code
+a client acts on, role and client-visible limit, with the builders of the frames.
 
-from __future__ import annotations
+The server imports it as `imagechat.protocol`; the widget loads this very file (the server serves
+it at /widget/imagechat_widget/protocol.py) as `imagechat_widget.protocol`. So it is standard
+library only (`json`) and plain enough for MicroPython too: constants and functions, annotations
+of builtins only, no dict unpacking in displays."""
 
 import json
-from collections.abc import Mapping
-from typing import Any
+
+# -- live events (also what a REST change answers: the committed event itself) ------------------
 
 NEW_IMAGE_CHAT = "new-image-chat"
 IMAGE_CHAT_UPDATED = "image-chat-updated"
 DELETED_IMAGE_CHAT = "deleted-image-chat"
+EVENT_TYPES = (NEW_IMAGE_CHAT, IMAGE_CHAT_UPDATED, DELETED_IMAGE_CHAT)
 
-# `change` values of an `image-chat-updated` event.
+# The `change` field of an `image-chat-updated` event: what happened in the thread.
 COMMENT_ADDED = "comment-added"
 COMMENT_EDITED = "comment-edited"
 COMMENT_DELETED = "comment-deleted"
 
+# -- control frames -----------------------------------------------------------------------------
 
-def dumps(value: Any) -> str:
+# client -> server
+SUBSCRIBE = "subscribe"
+RESUME = "resume"
+PING = "ping"
+# server -> client
+SUBSCRIBED = "subscribed"
+RELOAD = "reload"
+RESYNC = "resync"
+HEARTBEAT = "heartbeat"
+BATCH = "batch"
+ERROR = "error"
+PONG = "pong"
+
+# Why `subscribed` says resume false, or why `reload` came: the client loads the snapshot.
+REASON_NEW = "new"  # no `since`: a first connection
+REASON_EPOCH = "epoch"  # another history than the one the client saw
+REASON_TOO_OLD = "too_old"  # more missed than the replay limit
+REASON_TOO_MANY_RESUMES = "too_many_resumes"  # past the socket's resume budget
+
+# -- WebSocket close codes ----------------------------------------------------------------------
+
+CLOSE_TOO_SLOW = 4008  # over the bytes a viewer may have queued: reconnect and reload
+CLOSE_SUBSCRIBE_TIMEOUT = 4408  # connected, never subscribed in time
+CLOSE_REFUSED_BASE = 4000  # a refused connection closes with 4000 + its HTTP status
+CLOSE_ORIGIN_NOT_ALLOWED = 4403
+CLOSE_TENANT_NOT_FOUND = 4404
+
+
+def refusal_close_code(status: int) -> int:
+    return CLOSE_REFUSED_BASE + status
+
+
+# -- error codes a client acts on ---------------------------------------------------------------
+
+ORIGIN_NOT_ALLOWED = "origin_not_allowed"
+TENANT_NOT_FOUND = "tenant_not_found"
+MARKER_NOT_FOUND = "marker_not_found"
+COMMENT_NOT_FOUND = "comment_not_found"
+FORBIDDEN = "forbidden"
+ID_TAKEN = "id_taken"
+READONLY = "readonly"
+RATE_LIMITED = "rate_limited"
+INVALID_TOKEN = "invalid_token"
+EXPIRED_TOKEN = "expired_token"
+WRONG_TENANT = "wrong_tenant"
+INVALID_SSO = "invalid_sso"
+EXPIRED_SSO = "expired_sso"
+SEQ_FROM_FUTURE = "seq_from_future"
+SUBSCRIBE_TIMEOUT = "subscribe_timeout"
+# Refusals no retry can change: the page's origin may not use the tenant, or there is none.
+REFUSED_BY_CLOSE_CODE = {CLOSE_ORIGIN_NOT_ALLOWED: ORIGIN_NOT_ALLOWED, CLOSE_TENANT_NOT_FOUND: TENANT_NOT_FOUND}
+# A session the server no longer takes: sign in again.
+SESSION_ERRORS = (INVALID_TOKEN, EXPIRED_TOKEN, WRONG_TENANT)
+SSO_ERRORS = (INVALID_SSO, EXPIRED_SSO)
+
+# -- roles --------------------------------------------------------------------------------------
+
+ADMIN = "admin"
+MODERATOR = "moderator"
+ROLES = (ADMIN, MODERATOR)  # those a sign-on payload may grant; both moderate
+
+
+def can_moderate(roles: object) -> bool:
+    """Deletes others' comments and markers."""
+    for role in roles:
+        if role in ROLES:
+            return True
+    return False
+
+
+# -- limits a client sees -----------------------------------------------------------------------
+
+MAX_COMMENT_CHARS = 2000
+MAX_NAME_CHARS = 60
+MAX_URL_ID_CHARS = 512
+MAX_ID_CHARS = 64
+MAX_COMMENTS_PER_THREAD = 500
+THREAD_PAGE_COMMENTS = 100  # comments per page of a thread (its default and its most)
+MAX_BODY_BYTES = 16 * 1024  # of a REST request
+MAX_FRAME_BYTES = 4 * 1024  # of a WebSocket frame from a client (larger: closed with 1009)
+
+# -- encoding -----------------------------------------------------------------------------------
+
+try:
+    json.dumps("", separators=(",", ":"), ensure_ascii=False)
+    _COMPACT = {"separators": (",", ":"), "ensure_ascii": False}
+except TypeError:  # MicroPython: compact already, and it never escapes text
+    _COMPACT = {}
+
+
+def dumps(value: object) -> str:
     """Compact JSON: no whitespace, UTF-8 text kept as is."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return json.dumps(value, **_COMPACT)
 
 
-def comment_json(row: Mapping[str, Any]) -> dict[str, Any]:
+def event(kind: str, seq: int, broadcast_id: "str | None", **data: object) -> dict:
+    """A live event: `data` is its type's fields (marker, markerId, change, comment, ...)."""
+    body = {"type": kind, "seq": seq, "broadcastId": broadcast_id}
+    body.update(data)
+    return body
+
+
+def comment_json(row: dict) -> dict:
+    """A comment from its stored row."""
     return {
         "id": row["id"],
         "author": {"id": row["author_id"], "name": row["author_name"]},
@@ -31,7 +135,8 @@ def comment_json(row: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def marker_json(row: Mapping[str, Any], comments: list[dict[str, Any]]) -> dict[str, Any]:
+def marker_json(row: dict, comments: list) -> dict:
+    """A marker from its stored row, with (some of) its thread's comments."""
     return {
         "id": row["id"],
         "x": row["x"],
@@ -42,11 +147,55 @@ def marker_json(row: Mapping[str, Any], comments: list[dict[str, Any]]) -> dict[
     }
 
 
-def snapshot_marker_json(row: Mapping[str, Any], first_comment: dict[str, Any], comment_count: int) -> dict[str, Any]:
+def snapshot_marker_json(row: dict, first_comment: dict, comment_count: int) -> dict:
     """A marker as a snapshot carries it: only its thread's first comment, and how many it holds
     (the rest is read page by page), so that a snapshot's size is bounded by the marker cap."""
-    return {**marker_json(row, [first_comment]), "commentCount": comment_count}
+    marker = marker_json(row, [first_comment])
+    marker["commentCount"] = comment_count
+    return marker
 
 
-def event(kind: str, seq: int, broadcast_id: str | None, **data: Any) -> dict[str, Any]:
-    return {"type": kind, "seq": seq, "broadcastId": broadcast_id, **data}
+# -- frames, encoded ----------------------------------------------------------------------------
+
+
+def batch_frame(encoded: list) -> str:
+    """One frame holding already-encoded events, in order (no re-encoding)."""
+    return '{"type":"' + BATCH + '","events":[' + ",".join(encoded) + "]}"
+
+
+def subscribe(url_id: str, token: "str | None" = None, since: "int | None" = None,
+              epoch: "str | None" = None) -> str:
+    """`since`/`epoch`: where the client stopped, to resume after a reconnect."""
+    frame = {"type": SUBSCRIBE, "urlId": url_id}
+    if token is not None:
+        frame["token"] = token
+    if since is not None:
+        frame["since"] = since
+        frame["epoch"] = epoch
+    return dumps(frame)
+
+
+def resume(since: int) -> str:
+    return dumps({"type": RESUME, "since": since})
+
+
+def subscribed(seq: int, epoch: "str | None", heartbeat: float, reason: str = "") -> str:
+    """The answer to a subscribe; with a `reason` the client loads the snapshot instead of resuming."""
+    frame = {"type": SUBSCRIBED, "seq": seq, "epoch": epoch, "resume": not reason, "heartbeat": heartbeat}
+    if reason:
+        frame["reason"] = reason
+    return dumps(frame)
+
+
+def reload(reason: str) -> str:
+    return dumps({"type": RELOAD, "reason": reason})
+
+
+def error(code: str, message: str) -> str:
+    return dumps({"type": ERROR, "error": code, "message": message})
+
+
+PING_FRAME = dumps({"type": PING})
+PONG_FRAME = dumps({"type": PONG})
+HEARTBEAT_FRAME = dumps({"type": HEARTBEAT})
+RESYNC_FRAME = dumps({"type": RESYNC})

@@ -4,6 +4,7 @@ import json
 
 from pyscript import window
 
+from imagechat_widget import protocol
 from imagechat_widget.browser import encode_component, js_options
 
 
@@ -50,15 +51,15 @@ class Api:
     async def delete_comment(self, comment_id, broadcast_id):
         return await self._call("DELETE", "/comments/%s?broadcastId=%s" % (comment_id, broadcast_id))
 
-    async def change(self, call):
-        """Run a change with a valid session: sign in first if needed, and once more if the
+    async def write(self, call):
+        """Run a write (create, edit, delete) with a valid session: sign in first if needed, and once more if the
         server no longer takes the token (expired, or the server's key changed)."""
         if self._identity.needs_sign_in():
             await self.sign_in()
         try:
             return await call()
         except ApiError as error:
-            if error.status != 401 or error.code in ("invalid_sso", "expired_sso"):
+            if error.status != 401 or error.code in protocol.SSO_ERRORS:
                 raise
         self._identity.signed_out()
         await self.sign_in()

@@ -2,7 +2,7 @@
 
     connecting --subscribed--> connected --socket lost / silent--> reconnecting --> connected ...
                                     \\--browser offline--> offline --browser online--> reconnecting
-    any state --closed 4403 (origin not allowed) / 4404 (no such tenant)--> refused, for good
+    any state --closed as refused (origin not allowed, no such tenant)--> refused, for good
 
 - Each open sends the subscription (built fresh, so that it carries the last seq applied) and
   counts as `connected` only once the server acknowledges it.
@@ -19,6 +19,7 @@ import json
 
 from pyscript import WebSocket, document, window
 
+from imagechat_widget import protocol
 from imagechat_widget.backoff import reconnect_delay
 from imagechat_widget.browser import listen, now_ms
 
@@ -28,16 +29,13 @@ RECONNECTING = "reconnecting"
 OFFLINE = "offline"
 REFUSED = "refused"
 
-# Close codes of a permanent refusal: the site's origin is not allowed, the tenant is unknown.
-REFUSAL_CLOSE_CODES = {4403: "origin_not_allowed", 4404: "tenant_not_found"}
-
 DEFAULT_HEARTBEAT_SECONDS = 15
 
 
 class Connection:
     def __init__(self, url, subscription, on_frame, on_state):
         self._url = url
-        self._subscription = subscription  # () -> the subscribe frame
+        self._subscription = subscription  # () -> the subscribe frame, encoded
         self._on_frame = on_frame
         self._on_state = on_state
         self.state = None
@@ -64,8 +62,9 @@ class Connection:
             self._set_state(OFFLINE)
 
     def send(self, frame):
+        """An encoded frame (`protocol`'s builders make them)."""
         if self._socket is not None and self.state == CONNECTED:
-            self._socket.send(json.dumps(frame))
+            self._socket.send(frame)
 
     def restart(self):
         """Drop this socket and subscribe afresh (e.g. after the server refused a resume)."""
@@ -102,7 +101,7 @@ class Connection:
         (as an at-most-once broker may): the widget must notice the gap and resume."""
         frames, self._paused = self._paused or [], None
         for frame in frames:
-            if lose > 0 and "seq" in frame and frame.get("type") != "subscribed":
+            if lose > 0 and "seq" in frame and frame.get("type") != protocol.SUBSCRIBED:
                 lose -= 1
                 continue
             self._on_frame(frame)
@@ -123,7 +122,7 @@ class Connection:
 
         def on_open(_event):
             if socket is self._socket:
-                socket.send(json.dumps(self._subscription()))
+                socket.send(self._subscription())
 
         def on_message(event):
             if socket is not self._socket:
@@ -131,9 +130,9 @@ class Connection:
             self._heard_at = now_ms()
             frame = json.loads(str(event.data))
             kind = frame.get("type")
-            if kind == "heartbeat":
+            if kind == protocol.HEARTBEAT:
                 return
-            if kind == "subscribed":
+            if kind == protocol.SUBSCRIBED:
                 self._attempt = 0
                 self._heartbeat_ms = frame.get("heartbeat", DEFAULT_HEARTBEAT_SECONDS) * 1000
                 self._set_state(CONNECTED)
@@ -146,8 +145,8 @@ class Connection:
             if socket is self._socket:
                 self._socket = None
                 self.close_code = int(event.code)
-                if self.close_code in REFUSAL_CLOSE_CODES:
-                    self.refuse(REFUSAL_CLOSE_CODES[self.close_code])
+                if self.close_code in protocol.REFUSED_BY_CLOSE_CODE:
+                    self.refuse(protocol.REFUSED_BY_CLOSE_CODE[self.close_code])
                 else:
                     self._schedule_reconnect()
 

@@ -16,35 +16,22 @@ live events keep the count right, and a `CommentWalk` loads the rest page by pag
 without `commentCount` holds its whole thread (an older server's snapshot, or a loaded thread).
 """
 
-NEW_IMAGE_CHAT = "new-image-chat"
-IMAGE_CHAT_UPDATED = "image-chat-updated"
-DELETED_IMAGE_CHAT = "deleted-image-chat"
-COMMENT_ADDED = "comment-added"
-COMMENT_EDITED = "comment-edited"
-COMMENT_DELETED = "comment-deleted"
+from imagechat_widget import protocol
 
 
-def answer_type(answer):
-    """The type of the event a REST answer holds. The server decides, not the client's guess:
-    deleting what looked like a thread's last comment may leave a reply someone just posted."""
-    if "marker" in answer:
-        return NEW_IMAGE_CHAT
-    return IMAGE_CHAT_UPDATED if "change" in answer else DELETED_IMAGE_CHAT
-
-
-def apply_change(markers, event):
+def apply_event(markers, event):
     """Apply one event to a dict of markers by id. Idempotent: applying it twice changes nothing
     more. Marker and comment dicts are replaced, never mutated, so copies can share them."""
     kind = event.get("type")
-    if kind == NEW_IMAGE_CHAT:
+    if kind == protocol.NEW_IMAGE_CHAT:
         marker = _complete_if_whole(event["marker"])
         markers[marker["id"]] = marker
-    elif kind == DELETED_IMAGE_CHAT:
+    elif kind == protocol.DELETED_IMAGE_CHAT:
         markers.pop(event["markerId"], None)
-    elif kind == IMAGE_CHAT_UPDATED:
+    elif kind == protocol.IMAGE_CHAT_UPDATED:
         marker = markers.get(event["markerId"])
         if marker is not None:
-            markers[marker["id"]] = _changed_marker(marker, event)
+            markers[marker["id"]] = _updated_marker(marker, event)
 
 
 def comment_count(marker):
@@ -65,27 +52,27 @@ def _complete_if_whole(marker):
     return marker
 
 
-def _changed_marker(marker, event):
+def _updated_marker(marker, event):
     change = event.get("change")
     comments = marker["comments"]
-    changed = dict(marker)
-    if change == COMMENT_ADDED:
+    updated = dict(marker)
+    if change == protocol.COMMENT_ADDED:
         comment = event["comment"]
-        changed["comments"] = [c for c in comments if c["id"] != comment["id"]] + [comment]
-        if is_partial(marker) and len(changed["comments"]) > len(comments):
-            changed["commentCount"] = marker["commentCount"] + 1
-    elif change == COMMENT_EDITED:
+        updated["comments"] = [c for c in comments if c["id"] != comment["id"]] + [comment]
+        if is_partial(marker) and len(updated["comments"]) > len(comments):
+            updated["commentCount"] = marker["commentCount"] + 1
+    elif change == protocol.COMMENT_EDITED:
         comment = event["comment"]
-        changed["comments"] = [comment if c["id"] == comment["id"] else c for c in comments]
-    elif change == COMMENT_DELETED:
+        updated["comments"] = [comment if c["id"] == comment["id"] else c for c in comments]
+    elif change == protocol.COMMENT_DELETED:
         comment_id = event["commentId"]
-        changed["comments"] = [c for c in comments if c["id"] != comment_id]
+        updated["comments"] = [c for c in comments if c["id"] != comment_id]
         removed = marker.get("removedCommentIds", ())
         if is_partial(marker) and comment_id not in removed:
             # Loaded or not, it was counted; remember it so that a repeat counts it once.
-            changed["commentCount"] = max(len(changed["comments"]), marker["commentCount"] - 1)
-            changed["removedCommentIds"] = removed + (comment_id,)
-    return changed
+            updated["commentCount"] = max(len(updated["comments"]), marker["commentCount"] - 1)
+            updated["removedCommentIds"] = removed + (comment_id,)
+    return updated
 
 
 def _merged_thread(marker, comments, complete):
@@ -106,13 +93,15 @@ def _merged_thread(marker, comments, complete):
     return merged
 
 
-# Pending changes are few and short-lived; these bounds keep a tab that never hears back (its
+# Pending proposals are few and short-lived; these bounds keep a tab that never hears back (its
 # sibling tab closed mid-request, say) from holding them for ever.
 MAX_PENDING = 100
 PENDING_MAX_AGE_MS = 60 * 1000
 
 
-class PendingChange:
+class Proposal:
+    """An own change (or a sibling tab's) shown before the server confirms it."""
+
     def __init__(self, event, proposed_at, order):
         self.event = event
         self.proposed_at = proposed_at
@@ -174,7 +163,7 @@ class ImageState:
         while self.seq + 1 in self.held:
             event = self.held.pop(self.seq + 1)
             self.seq += 1
-            apply_change(self.confirmed, event)
+            apply_event(self.confirmed, event)
             self._learn_epoch(event)
             self.pending.pop(event.get("broadcastId"), None)
             applied = True
@@ -234,7 +223,7 @@ class ImageState:
         while len(self.pending) >= MAX_PENDING:
             del self.pending[min(self.pending, key=lambda b: self.pending[b].order)]
         self._proposals += 1
-        self.pending[broadcast_id] = PendingChange(event, now_ms, self._proposals)
+        self.pending[broadcast_id] = Proposal(event, now_ms, self._proposals)
         self._view = None
 
     def expire(self, now_ms):
@@ -270,10 +259,10 @@ class ImageState:
         ids = set()
         for pending in self.pending.values():
             event = pending.event
-            if event["type"] == NEW_IMAGE_CHAT:
+            if event["type"] == protocol.NEW_IMAGE_CHAT:
                 ids.add(event["marker"]["id"])
                 ids.update(c["id"] for c in event["marker"]["comments"])
-            elif event["type"] == IMAGE_CHAT_UPDATED and "comment" in event:
+            elif event["type"] == protocol.IMAGE_CHAT_UPDATED and "comment" in event:
                 ids.add(event["comment"]["id"])
         return ids
 
@@ -284,7 +273,7 @@ class ImageState:
         if self._view is None:
             markers = dict(self.confirmed)
             for pending in sorted(self.pending.values(), key=lambda p: p.order):
-                apply_change(markers, pending.event)
+                apply_event(markers, pending.event)
             self._view = markers
         return self._view
 
@@ -296,8 +285,8 @@ class ImageState:
         return self.view().get(marker_id)
 
 
-# The server's pages hold 100 comments and its threads at most 500: 5 pages load any thread.
-MAX_COMMENT_PAGES = 5
+# Enough pages to load any thread the server allows.
+MAX_COMMENT_PAGES = -(-protocol.MAX_COMMENTS_PER_THREAD // protocol.THREAD_PAGE_COMMENTS)
 # Pages fetched again (older than the applied seq, or read before a snapshot replaced the thread)
 MAX_COMMENT_REFETCHES = 3
 

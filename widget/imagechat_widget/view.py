@@ -22,6 +22,40 @@ STATUS_TEXT = {
 CALLOUT_SECONDS = 6
 
 
+class Actions:
+    """What the view asks of its owner (the widget): the user's requests, and whether to offer them.
+    The view knows nothing else of the widget."""
+
+    readonly = False
+
+    def can_change(self, point=None):
+        """True if changes may be made now; else the owner says why (near `point`, if given)."""
+        raise NotImplementedError
+
+    def create_marker(self, x, y, text):
+        """The new marker's id, or None if it was not sent."""
+        raise NotImplementedError
+
+    def reply(self, marker_id, text):
+        raise NotImplementedError
+
+    def edit_comment(self, marker_id, comment_id, text):
+        raise NotImplementedError
+
+    def delete_comment(self, marker_id, comment_id):
+        raise NotImplementedError
+
+    def delete_marker(self, marker_id):
+        raise NotImplementedError
+
+    def load_thread(self, marker_id):
+        """The thread was opened: load whatever of it is not loaded yet."""
+        raise NotImplementedError
+
+    def is_loading_thread(self, marker_id):
+        raise NotImplementedError
+
+
 class View:
     def __init__(self, img, stylesheet_url, identity, actions):
         self._identity = identity

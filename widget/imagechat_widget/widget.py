@@ -5,43 +5,39 @@ import asyncio
 from pyscript import document, window
 from pyscript.ffi import create_proxy
 
-from imagechat_widget import state as events
+from imagechat_widget import protocol
 from imagechat_widget.api import Api, ApiError
 from imagechat_widget.browser import js_options, now_ms, random_id
 from imagechat_widget.connection import CONNECTED, OFFLINE, REFUSED, Connection
-from imagechat_widget.session import Identity
+from imagechat_widget.identity import Identity
 from imagechat_widget.state import CommentWalk, ImageState, comment_count
 from imagechat_widget.tabs import SiblingTabs
-from imagechat_widget.view import View
+from imagechat_widget.view import Actions, View
 
-MAX_COMMENT_CHARS = 2000
-CLOSE_TOO_SLOW = 4008
 REFRESH_SECONDS = 30
-LIVE_EVENTS = (events.NEW_IMAGE_CHAT, events.IMAGE_CHAT_UPDATED, events.DELETED_IMAGE_CHAT)
 OFFLINE_MESSAGE = "You're offline — markers are read-only until the connection returns."
 RECONNECTING_MESSAGE = "Reconnecting… markers are read-only until the connection returns."
 # A refusal no retry can change: the widget stops and says so (the console says what to fix).
 REFUSED_MESSAGES = {
-    "origin_not_allowed": "This site is not allowed to use this ImageChat tenant.",
-    "tenant_not_found": "This site is not allowed to use this ImageChat tenant: it does not exist.",
+    protocol.ORIGIN_NOT_ALLOWED: "This site is not allowed to use this ImageChat tenant.",
+    protocol.TENANT_NOT_FOUND: "This site is not allowed to use this ImageChat tenant: it does not exist.",
 }
-COMMENTS_PAGE_SIZE = 100
 # An event after a missing seq waits this long for the missing one (events of concurrent
 # changes may cross on the way) before the widget asks the server to replay.
 GAP_GRACE_SECONDS = 1
 # What a refused change means to the user, by the server's error code.
 REFUSALS = {
-    "marker_not_found": "this thread was deleted in the meantime.",
-    "comment_not_found": "this comment was deleted in the meantime.",
-    "forbidden": "you can only change your own comments and markers.",
-    "id_taken": "it conflicts with a change made elsewhere. Please try again.",
+    protocol.MARKER_NOT_FOUND: "this thread was deleted in the meantime.",
+    protocol.COMMENT_NOT_FOUND: "this comment was deleted in the meantime.",
+    protocol.FORBIDDEN: "you can only change your own comments and markers.",
+    protocol.ID_TAKEN: "it conflicts with a change made elsewhere. Please try again.",
     "network": "the server could not be reached. Check your connection and try again.",
-    "readonly": "this conversation is view-only.",
-    "expired_sso": "your sign-in has expired. Reload the page to sign in again.",
+    protocol.READONLY: "this conversation is view-only.",
+    protocol.EXPIRED_SSO: "your sign-in has expired. Reload the page to sign in again.",
 }
 
 
-class Widget:
+class Widget(Actions):
     def __init__(self, img, tenant, url_id, base_url, stylesheet_url, identity, readonly):
         self.url_id = url_id
         self.identity = identity
@@ -81,21 +77,16 @@ class Widget:
     # -- from the server -----------------------------------------------------------------------
 
     def _subscription(self):
-        if self.connection.close_code == CLOSE_TOO_SLOW:
+        if self.connection.close_code == protocol.CLOSE_TOO_SLOW:
             self.state.forget()  # the server dropped us for lagging: start again from a snapshot
-        frame = {"type": "subscribe", "urlId": self.url_id}
-        if self.identity.token():
-            frame["token"] = self.identity.token()
-        if self.state.seq is not None:
-            frame["since"] = self.state.seq  # resume: the server replays what we missed
-            frame["epoch"] = self.state.epoch
-        return frame
+        # With the last seq applied, the server replays what we missed.
+        return protocol.subscribe(self.url_id, self.identity.token(), self.state.seq, self.state.epoch)
 
     def _on_connection(self, state):
         if state == REFUSED:
             code = self.connection.refusal
             origin = str(window.location.origin)
-            if code == "origin_not_allowed":
+            if code == protocol.ORIGIN_NOT_ALLOWED:
                 window.console.error("ImageChat: this page's origin %s is not allowed to use tenant '%s' "
                                      "(imagechat tenant update %s --origin %s)" % (origin, self._tenant, self._tenant, origin))
             else:
@@ -115,28 +106,28 @@ class Widget:
 
     def _on_frame(self, frame):
         kind = frame.get("type")
-        if kind in LIVE_EVENTS:
+        if kind in protocol.EVENT_TYPES:
             self._apply(frame)
-        elif kind == "batch":  # several events of a busy moment, in order
+        elif kind == protocol.BATCH:  # several events of a busy moment, in order
             for event in frame["events"]:
                 self._apply(event)
-        elif kind == "resync" and self.state.seq is not None:  # the server may have missed some
-            self.connection.send({"type": "resume", "since": self.state.seq})
-        elif kind == "subscribed" and self.state.adopt_epoch(frame["seq"], frame.get("epoch")):
+        elif kind == protocol.RESYNC and self.state.seq is not None:  # the server may have missed some
+            self.connection.send(protocol.resume(self.state.seq))
+        elif kind == protocol.SUBSCRIBED and self.state.adopt_epoch(frame["seq"], frame.get("epoch")):
             pass  # we saw the image's whole history without its epoch's name: current as we are
-        elif kind == "subscribed" and not frame.get("resume"):
-            if frame.get("reason") == "epoch":
+        elif kind == protocol.SUBSCRIBED and not frame.get("resume"):
+            if frame.get("reason") == protocol.REASON_EPOCH:
                 self.state.forget()  # another history: our seqs mean nothing in it
             self._load_snapshot()
-        elif kind == "reload":
+        elif kind == protocol.RELOAD:
             self._load_snapshot()
-        elif kind == "error" and frame.get("error") == "seq_from_future":
+        elif kind == protocol.ERROR and frame.get("error") == protocol.SEQ_FROM_FUTURE:
             self.state.forget()  # the server's history is behind ours: start again from it
             self.connection.restart()
-        elif kind == "error" and frame.get("error") in ("invalid_token", "expired_token", "wrong_tenant"):
+        elif kind == protocol.ERROR and frame.get("error") in protocol.SESSION_ERRORS:
             self.identity.signed_out()  # a session the server no longer takes: watch signed out
             self.connection.restart()
-        elif kind == "error":
+        elif kind == protocol.ERROR:
             window.console.warn("ImageChat: " + str(frame.get("message")))
 
     def _apply(self, event):
@@ -148,7 +139,7 @@ class Widget:
     async def _close_gap(self):
         await asyncio.sleep(GAP_GRACE_SECONDS)
         if self.state.has_gap:
-            self.connection.send({"type": "resume", "since": self.state.seq})
+            self.connection.send(protocol.resume(self.state.seq))
 
     def _load_snapshot(self):
         if self._loading is None or self._loading.done():
@@ -179,9 +170,9 @@ class Widget:
         try:
             while not walk.finished:
                 try:
-                    page = await self.api.comments(marker_id, walk.cursor, COMMENTS_PAGE_SIZE)
+                    page = await self.api.comments(marker_id, walk.cursor, protocol.THREAD_PAGE_COMMENTS)
                 except ApiError as error:
-                    if error.code != "comment_not_found":
+                    if error.code != protocol.COMMENT_NOT_FOUND:
                         raise
                     walk.cursor_gone()
                     continue
@@ -191,7 +182,7 @@ class Widget:
                 self.view.show_error("Could not load the whole thread. Open it again to retry.", marker_id=marker_id)
         except ApiError as error:
             # A deleted thread's event is on its way; anything else: shown, retried on reopening.
-            if error.code != "marker_not_found" and not self._refused_for_good(error):
+            if error.code != protocol.MARKER_NOT_FOUND and not self._refused_for_good(error):
                 self.view.show_error("Could not load the whole thread: " + error.message, marker_id=marker_id)
         finally:
             del self._walks[marker_id]
@@ -233,7 +224,7 @@ class Widget:
         marker = {"id": marker_id, "x": x, "y": y, "author": self.identity.as_author(),
                   "createdAt": stamp, "comments": [comment]}
         body = {"urlId": self.url_id, "x": x, "y": y, "text": text, "id": marker_id, "commentId": comment_id}
-        if self._change({"type": events.NEW_IMAGE_CHAT, "marker": marker}, self.api.create_marker, body,
+        if self._submit({"type": protocol.NEW_IMAGE_CHAT, "marker": marker}, self.api.create_marker, body,
                         lambda message: self.view.refused_draft(x, y, text, message)):
             return marker_id
         return None
@@ -241,7 +232,7 @@ class Widget:
     def reply(self, marker_id, text):
         comment = self._comment(random_id(), text, now_ms())
         body = {"text": text, "id": comment["id"]}
-        return self._change(_updated(marker_id, events.COMMENT_ADDED, comment=comment),
+        return self._submit(_updated(marker_id, protocol.COMMENT_ADDED, comment=comment),
                             lambda b: self.api.add_comment(marker_id, b), body,
                             lambda message: self.view.refused_reply(marker_id, text, message))
 
@@ -251,7 +242,7 @@ class Widget:
             return False
         edited = dict(old)
         edited["text"], edited["updatedAt"] = text, now_ms()
-        return self._change(_updated(marker_id, events.COMMENT_EDITED, comment=edited),
+        return self._submit(_updated(marker_id, protocol.COMMENT_EDITED, comment=edited),
                             lambda b: self.api.edit_comment(comment_id, b), {"text": text},
                             lambda message: self.view.refused_edit(marker_id, comment_id, text, message))
 
@@ -260,17 +251,17 @@ class Widget:
         if marker is None:
             return
         if comment_count(marker) == 1:  # the server deletes a thread with its last comment
-            event = {"type": events.DELETED_IMAGE_CHAT, "markerId": marker_id}
+            event = {"type": protocol.DELETED_IMAGE_CHAT, "markerId": marker_id}
         else:
-            event = _updated(marker_id, events.COMMENT_DELETED, commentId=comment_id)
-        self._change(event, lambda b: self.api.delete_comment(comment_id, b["broadcastId"]), {},
+            event = _updated(marker_id, protocol.COMMENT_DELETED, commentId=comment_id)
+        self._submit(event, lambda b: self.api.delete_comment(comment_id, b["broadcastId"]), {},
                      self._refusal_at_marker(marker))
 
     def delete_marker(self, marker_id):
         marker = self.state.marker(marker_id)
         if marker is None:
             return
-        self._change({"type": events.DELETED_IMAGE_CHAT, "markerId": marker_id},
+        self._submit({"type": protocol.DELETED_IMAGE_CHAT, "markerId": marker_id},
                      lambda b: self.api.delete_marker(marker_id, b["broadcastId"]), {},
                      self._refusal_at_marker(marker))
 
@@ -294,9 +285,9 @@ class Widget:
         self.view.show_error(message, point=point)
         return False
 
-    def _change(self, event, send, body, on_refused):
-        if len(body.get("text", "")) > MAX_COMMENT_CHARS:
-            self.view.show_error("Comments are limited to %d characters." % MAX_COMMENT_CHARS)
+    def _submit(self, event, send, body, on_refused):
+        if len(body.get("text", "")) > protocol.MAX_COMMENT_CHARS:
+            self.view.show_error("Comments are limited to %d characters." % protocol.MAX_COMMENT_CHARS)
             return False
         if not self.can_change():
             return False
@@ -311,23 +302,21 @@ class Widget:
 
     async def _send(self, broadcast_id, send, body, on_refused):
         try:
-            result = await self.api.change(lambda: send(body))
+            committed = await self.api.write(lambda: send(body))
         except ApiError as error:
             self.state.rejected(broadcast_id)
             self.tabs.post({"kind": "rejected", "broadcastId": broadcast_id})
             self._render()
             self._refused_for_good(error)
-            if error.code == "rate_limited":
+            if error.code == protocol.RATE_LIMITED:
                 on_refused("Not saved: you're going a little fast. " + error.message.capitalize() + ".")
             else:
                 message = REFUSED_MESSAGES.get(error.code) or REFUSALS.get(error.code, error.message)
                 on_refused("Not saved: " + message[0].lower() + message[1:])
             return
-        # The answer holds the server's event (its data and seq): apply it like the echo, which
-        # then changes nothing, and hand it to sibling tabs.
-        committed = dict(result)
-        committed["type"], committed["broadcastId"] = events.answer_type(result), broadcast_id
-        self.state.accepted(broadcast_id, result["seq"])
+        # The answer is the server's event itself: applied like the echo (which then changes
+        # nothing), and handed to sibling tabs.
+        self.state.accepted(broadcast_id, committed["seq"])
         self.tabs.post({"kind": "committed", "event": committed})
         self._apply(committed)
 
@@ -344,7 +333,7 @@ class Widget:
 
 
 def _updated(marker_id, change, **data):
-    event = {"type": events.IMAGE_CHAT_UPDATED, "markerId": marker_id, "change": change}
+    event = {"type": protocol.IMAGE_CHAT_UPDATED, "markerId": marker_id, "change": change}
     event.update(data)
     return event
 

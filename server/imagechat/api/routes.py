@@ -1,4 +1,4 @@
-"""REST endpoints under /api/v1. Each change is stored, then its event is published."""
+"""REST endpoints under /api/v1. Each write is stored, then its event is published and answered."""
 
 from __future__ import annotations
 
@@ -9,20 +9,22 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from imagechat import limits
+from imagechat import protocol
 from imagechat.errors import ApiError, invalid
-from imagechat.storage.store import Change
+from imagechat.live.hub import image_channel
 from imagechat.security.validation import clean_fraction, clean_id, clean_text, clean_url_id, optional_id
+from imagechat.services import services
+from imagechat.storage.store import Committed
 
 
 async def read_json(request: Request) -> dict[str, Any]:
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limits.MAX_BODY_BYTES:
+    if declared is not None and declared.isdigit() and int(declared) > protocol.MAX_BODY_BYTES:
         raise _too_large()
     body = b""
     async for chunk in request.stream():
         body += chunk
-        if len(body) > limits.MAX_BODY_BYTES:
+        if len(body) > protocol.MAX_BODY_BYTES:
             raise _too_large()
     try:
         value = json.loads(body)
@@ -34,16 +36,18 @@ async def read_json(request: Request) -> dict[str, Any]:
 
 
 def _too_large() -> ApiError:
-    return ApiError(413, "body_too_large", f"the request body is over {limits.MAX_BODY_BYTES} bytes")
+    return ApiError(413, "body_too_large", f"the request body is over {protocol.MAX_BODY_BYTES} bytes")
 
 
 def _broadcast_id(value: Any) -> str | None:
     return None if value is None else clean_id(value, "broadcastId")
 
 
-async def _publish(request: Request, change: Change, status: int) -> JSONResponse:
-    await request.app.state.services.broker.publish(change.channel, change.event)
-    return JSONResponse(change.result, status_code=status)
+async def _publish(request: Request, committed: Committed, status: int) -> Response:
+    """Publish the committed event and answer it: its author applies it like everyone else."""
+    channel = image_channel(committed.tenant_id, committed.url_id)
+    await services(request).broker.publish(channel, committed.seq, committed.event)
+    return Response(committed.event, status_code=status, media_type="application/json")
 
 
 async def create_session(request: Request) -> JSONResponse:
@@ -67,11 +71,10 @@ async def create_session(request: Request) -> JSONResponse:
       401: {description: "invalid_sso, expired_sso, invalid_token"}
       403: {description: origin not allowed}
     """
-    services = request.app.state.services
-    tenant = await services.guard.tenant(request, check_origin=True)
+    tenant = await services(request).guard.tenant(request, check_origin=True)
     body = await read_json(request)
-    identity = await services.guard.sign_in(request, tenant, body)
-    token, expires = services.sessions.issue(tenant, identity)
+    identity = await services(request).guard.sign_in(request, tenant, body)
+    token, expires = services(request).tokens.issue(tenant, identity)
     author = {"id": identity.id, "name": identity.name}
     return JSONResponse({"token": token, "expiresAt": expires, "author": author, "roles": list(identity.roles)},
                         status_code=201)
@@ -94,17 +97,16 @@ async def get_snapshot(request: Request) -> Response:
       304: {description: unchanged since the ETag sent}
       404: {description: unknown tenant}
     """
-    services = request.app.state.services
-    tenant = await services.guard.tenant(request, check_origin=False)
+    tenant = await services(request).guard.tenant(request, check_origin=False)
     url_id = clean_url_id(request.query_params.get("urlId"))
     if_none_match = request.headers.get("if-none-match")
     if if_none_match is not None:
         # Only the image's position is read to tell that nothing changed.
-        seq, epoch = await services.store.position(tenant.id, url_id)
+        seq, epoch = await services(request).store.position(tenant.id, url_id)
         tag = snapshot_etag(seq, epoch, tenant.readonly)
         if etag_matches(if_none_match, tag):
             return Response(status_code=304, headers={"ETag": tag, "Cache-Control": "no-cache"})
-    snapshot = await services.store.snapshot(tenant.id, url_id)
+    snapshot = await services(request).store.snapshot(tenant.id, url_id)
     tag = snapshot_etag(snapshot["seq"], snapshot["epoch"], tenant.readonly)
     return JSONResponse({**snapshot, "readonly": tenant.readonly}, headers={"ETag": tag, "Cache-Control": "no-cache"})
 
@@ -138,10 +140,9 @@ async def get_thread(request: Request) -> JSONResponse:
       400: {description: invalid after or limit}
       404: {description: "tenant_not_found, marker_not_found, comment_not_found (the cursor's)"}
     """
-    services = request.app.state.services
-    tenant = await services.guard.tenant(request, check_origin=False)
+    tenant = await services(request).guard.tenant(request, check_origin=False)
     after = request.query_params.get("after")
-    page = await services.store.thread(
+    page = await services(request).store.thread(
         tenant.id,
         request.path_params["marker"],
         None if after is None else clean_id(after, "after"),
@@ -152,13 +153,13 @@ async def get_thread(request: Request) -> JSONResponse:
 
 def _page_size(raw: str | None) -> int:
     if raw is None:
-        return limits.THREAD_PAGE_COMMENTS
-    if not raw.isdigit() or not 1 <= int(raw) <= limits.THREAD_PAGE_COMMENTS:
-        raise invalid("limit", f"must be a whole number from 1 to {limits.THREAD_PAGE_COMMENTS}")
+        return protocol.THREAD_PAGE_COMMENTS
+    if not raw.isdigit() or not 1 <= int(raw) <= protocol.THREAD_PAGE_COMMENTS:
+        raise invalid("limit", f"must be a whole number from 1 to {protocol.THREAD_PAGE_COMMENTS}")
     return int(raw)
 
 
-async def create_marker(request: Request) -> JSONResponse:
+async def create_marker(request: Request) -> Response:
     """
     summary: Drop a marker on an image with the first comment of its thread
     parameters:
@@ -178,17 +179,17 @@ async def create_marker(request: Request) -> JSONResponse:
               commentId: {type: string, description: optional client-chosen comment id}
               broadcastId: {type: string}
     responses:
-      201: {description: "{seq, marker}, and `epoch` when it is the image's first change"}
+      201: {description: "the committed new-image-chat event: {type, seq, broadcastId, marker}, and `epoch` on the image's first change"}
       400: {description: invalid input}
       409: {description: "id already taken (ids are unique per tenant)"}
       503: {description: "busy: the change kept colliding with others; retry after Retry-After"}
     """
-    tenant, author = await request.app.state.services.guard.change(request)
+    tenant, identity = await services(request).guard.writer(request)
     body = await read_json(request)
-    change = await request.app.state.services.store.create_marker(
+    committed = await services(request).store.create_marker(
         tenant.id,
         clean_url_id(body.get("urlId")),
-        author,
+        identity.author(),
         x=clean_fraction(body.get("x"), "x"),
         y=clean_fraction(body.get("y"), "y"),
         text=clean_text(body.get("text")),
@@ -196,11 +197,11 @@ async def create_marker(request: Request) -> JSONResponse:
         marker_id=optional_id(body, "id"),
         comment_id=optional_id(body, "commentId"),
     )
-    request.app.state.services.usage.marker_created(tenant.id)
-    return await _publish(request, change, 201)
+    services(request).usage.marker_created(tenant.id)
+    return await _publish(request, committed, 201)
 
 
-async def delete_marker(request: Request) -> JSONResponse:
+async def delete_marker(request: Request) -> Response:
     """
     summary: Delete a marker and its thread (its author, or a moderator)
     parameters:
@@ -208,22 +209,22 @@ async def delete_marker(request: Request) -> JSONResponse:
       - {name: marker, in: path, required: true, schema: {type: string}}
       - {name: broadcastId, in: query, required: false, schema: {type: string}}
     responses:
-      200: {description: "{seq, markerId}"}
+      200: {description: "the committed deleted-image-chat event: {type, seq, broadcastId, markerId}"}
       403: {description: not the author}
       404: {description: "unknown marker, or deleted meanwhile: nothing changed, no event"}
       503: {description: "busy: the change kept colliding with others; retry after Retry-After"}
     """
-    tenant, author = await request.app.state.services.guard.change(request)
-    change = await request.app.state.services.store.delete_marker(
+    tenant, identity = await services(request).guard.writer(request)
+    committed = await services(request).store.delete_marker(
         tenant.id,
         request.path_params["marker"],
-        author,
+        identity.author(),
         _broadcast_id(request.query_params.get("broadcastId")),
     )
-    return await _publish(request, change, 200)
+    return await _publish(request, committed, 200)
 
 
-async def add_comment(request: Request) -> JSONResponse:
+async def add_comment(request: Request) -> Response:
     """
     summary: Reply in a marker's thread
     parameters:
@@ -240,24 +241,24 @@ async def add_comment(request: Request) -> JSONResponse:
               id: {type: string}
               broadcastId: {type: string}
     responses:
-      201: {description: "{seq, markerId, change, comment}"}
+      201: {description: "the committed image-chat-updated event: {type, seq, broadcastId, markerId, change, comment}"}
       404: {description: "unknown marker, or deleted meanwhile: nothing changed, no event"}
       503: {description: "busy: the change kept colliding with others; retry after Retry-After"}
     """
-    tenant, author = await request.app.state.services.guard.change(request)
+    tenant, identity = await services(request).guard.writer(request)
     body = await read_json(request)
-    change = await request.app.state.services.store.add_comment(
+    committed = await services(request).store.add_comment(
         tenant.id,
         request.path_params["marker"],
-        author,
+        identity.author(),
         clean_text(body.get("text")),
         _broadcast_id(body.get("broadcastId")),
         comment_id=optional_id(body, "id"),
     )
-    return await _publish(request, change, 201)
+    return await _publish(request, committed, 201)
 
 
-async def edit_comment(request: Request) -> JSONResponse:
+async def edit_comment(request: Request) -> Response:
     """
     summary: Change the text of a comment (its author only)
     parameters:
@@ -273,24 +274,24 @@ async def edit_comment(request: Request) -> JSONResponse:
               text: {type: string}
               broadcastId: {type: string}
     responses:
-      200: {description: "{seq, markerId, change, comment}"}
+      200: {description: "the committed image-chat-updated event: {type, seq, broadcastId, markerId, change, comment}"}
       403: {description: not the author}
       404: {description: "unknown comment, or deleted meanwhile: nothing changed, no event"}
       503: {description: "busy: the change kept colliding with others; retry after Retry-After"}
     """
-    tenant, author = await request.app.state.services.guard.change(request)
+    tenant, identity = await services(request).guard.writer(request)
     body = await read_json(request)
-    change = await request.app.state.services.store.edit_comment(
+    committed = await services(request).store.edit_comment(
         tenant.id,
         request.path_params["comment"],
-        author,
+        identity.author(),
         clean_text(body.get("text")),
         _broadcast_id(body.get("broadcastId")),
     )
-    return await _publish(request, change, 200)
+    return await _publish(request, committed, 200)
 
 
-async def delete_comment(request: Request) -> JSONResponse:
+async def delete_comment(request: Request) -> Response:
     """
     summary: Delete a comment (its author, or a moderator); deleting a thread's last comment deletes the marker
     parameters:
@@ -298,19 +299,19 @@ async def delete_comment(request: Request) -> JSONResponse:
       - {name: comment, in: path, required: true, schema: {type: string}}
       - {name: broadcastId, in: query, required: false, schema: {type: string}}
     responses:
-      200: {description: "{seq, markerId, change, commentId} or, for a thread's last comment, {seq, markerId}"}
+      200: {description: "the committed event: image-chat-updated {type, seq, broadcastId, markerId, change, commentId} or, for a thread's last comment, deleted-image-chat"}
       403: {description: not the author}
       404: {description: "unknown comment, or deleted meanwhile: nothing changed, no event"}
       503: {description: "busy: the change kept colliding with others; retry after Retry-After"}
     """
-    tenant, author = await request.app.state.services.guard.change(request)
-    change = await request.app.state.services.store.delete_comment(
+    tenant, identity = await services(request).guard.writer(request)
+    committed = await services(request).store.delete_comment(
         tenant.id,
         request.path_params["comment"],
-        author,
+        identity.author(),
         _broadcast_id(request.query_params.get("broadcastId")),
     )
-    return await _publish(request, change, 200)
+    return await _publish(request, committed, 200)
 
 
 async def get_usage(request: Request) -> JSONResponse:
@@ -326,12 +327,11 @@ async def get_usage(request: Request) -> JSONResponse:
       200: {description: "{tenant, name, from, to, bucketSeconds, totals, series, busiestImages}"}
       401: {description: "missing_secret, invalid_secret"}
     """
-    services = request.app.state.services
-    tenant = await services.guard.tenant_owner(request)
+    tenant = await services(request).guard.tenant_owner(request)
     raw = request.query_params.get("minutes", "60")
     if not raw.isdigit() or not 1 <= int(raw) <= MAX_USAGE_MINUTES:
         raise invalid("minutes", f"must be a whole number from 1 to {MAX_USAGE_MINUTES}")
-    report = await services.usage.report(tenant.id, int(raw))
+    report = await services(request).usage.report(tenant.id, int(raw))
     return JSONResponse({"tenant": tenant.id, "name": tenant.name, **report})
 
 

@@ -1,14 +1,18 @@
-"""In-process backend: the default for one server process, and for tests."""
+"""In-process backend: the default for one server process, and for tests. A publish is handed to
+the receiver at once, in the publisher's call: no queue, no task switch. Every channel is
+delivered (the receiver drops those it does not watch), so subscribing costs nothing."""
 
 from __future__ import annotations
 
-import asyncio
+from imagechat.broker import Discard, Envelope, Receiver
 
 
 class MemoryBackend:
     def __init__(self) -> None:
-        self._published: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
-        self._channels: set[str] = set()
+        self._receiver: Receiver = Discard()
+
+    def listen(self, receiver: Receiver) -> None:
+        self._receiver = receiver
 
     async def connect(self) -> None:
         pass
@@ -17,14 +21,10 @@ class MemoryBackend:
         pass
 
     async def subscribe(self, channel: str) -> None:
-        self._channels.add(channel)
+        pass
 
     async def unsubscribe(self, channel: str) -> None:
-        self._channels.discard(channel)
+        pass
 
-    async def publish(self, channel: str, message: str) -> None:
-        if channel in self._channels:
-            self._published.put_nowait((channel, message))
-
-    async def next_published(self) -> tuple[str, str]:
-        return await self._published.get()
+    async def publish(self, channel: str, envelope: Envelope) -> None:
+        self._receiver.on_message(channel, envelope)

@@ -1,10 +1,13 @@
 """Redis pub/sub backend, for several server processes or machines.
 
 Redis pub/sub is at-most-once: messages published while a node's connection is down are lost.
-So the reader reconnects by itself, resubscribes, and reports a gap (`GAP`): the node then tells
-its viewers to resume from their last seq, and they catch up from the event log. A connection
-that dies silently (no error, no close) is found by probing: an idle subscription is PINGed,
-and no answer within a few probe intervals counts as dead.
+So the reader reconnects by itself, resubscribes, and reports a gap (`Receiver.on_gap`): the
+node then tells its viewers to resume from their last seq, and they catch up from the event log.
+A connection that dies silently (no error, no close) is found by probing: an idle subscription is
+PINGed, and no answer within a few probe intervals counts as dead.
+
+A message is `<seq>:<payload>`: the seq travels beside the encoded event, never parsed out of it.
+The reader task hands each message to the receiver itself (no queue between them).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import time
 import redis.asyncio as redis
 from redis.exceptions import RedisError
 
-from imagechat.broker import GAP
+from imagechat.broker import Discard, Envelope, Receiver
 
 log = logging.getLogger("imagechat.broker.redis")
 
@@ -33,9 +36,12 @@ class RedisBackend:
         self._pubsub = None
         self._channels: set[str] = set()
         self._confirmations: dict[str, asyncio.Future[None]] = {}
-        self._published: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
+        self._receiver: Receiver = Discard()
         self._reader: asyncio.Task[None] | None = None
         self._connected = asyncio.Event()
+
+    def listen(self, receiver: Receiver) -> None:
+        self._receiver = receiver
 
     async def connect(self) -> None:
         self._client = redis.from_url(self._url, decode_responses=True, socket_connect_timeout=5)
@@ -74,16 +80,13 @@ class RedisBackend:
             except (RedisError, OSError):
                 pass  # the connection is gone: the resubscription will leave this one out
 
-    async def publish(self, channel: str, message: str) -> None:
+    async def publish(self, channel: str, envelope: Envelope) -> None:
         assert self._client is not None
         try:
-            await self._client.publish(PREFIX + channel, message)
+            await self._client.publish(PREFIX + channel, encode(envelope))
         except (RedisError, OSError) as error:
             # The change is stored; viewers catch up when the reconnected nodes tell them to resume.
             log.warning("publishing to Redis failed: %s", error)
-
-    async def next_published(self) -> tuple[str, str]:
-        return await self._published.get()
 
     async def _read_forever(self) -> None:
         attempt = 0
@@ -103,7 +106,7 @@ class RedisBackend:
                 self._connected.set()
                 if not first:
                     log.info("reconnected to Redis; resubscribed to %d channels", len(self._channels))
-                    self._published.put_nowait(GAP)
+                    self._receiver.on_gap()
                 first, attempt = False, 0
                 await self._read(pubsub)
             except asyncio.CancelledError:
@@ -133,7 +136,7 @@ class RedisBackend:
                 kind = message["type"]
                 channel = message.get("channel") or ""
                 if kind == "message":
-                    self._published.put_nowait((channel.removeprefix(PREFIX), message["data"]))
+                    self._deliver(channel.removeprefix(PREFIX), message["data"])
                 elif kind == "subscribe":
                     confirmed = self._confirmations.get(channel.removeprefix(PREFIX))
                     if confirmed is not None and not confirmed.done():
@@ -143,3 +146,24 @@ class RedisBackend:
             if now - heard > self._probe and now - probed > self._probe:
                 probed = now
                 await pubsub.ping()
+
+    def _deliver(self, channel: str, data: str) -> None:
+        try:
+            envelope = decode(data)
+        except ValueError:
+            # Not ours (a node of an older version, another program): what it meant is in the log.
+            log.warning("unreadable message on %s; telling viewers to catch up", channel)
+            self._receiver.on_gap()
+            return
+        self._receiver.on_message(channel, envelope)
+
+
+def encode(envelope: Envelope) -> str:
+    return f"{envelope.seq}:{envelope.payload}"
+
+
+def decode(data: str) -> Envelope:
+    seq, colon, payload = data.partition(":")
+    if not colon:
+        raise ValueError("no seq")
+    return Envelope(int(seq), payload)

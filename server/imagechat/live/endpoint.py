@@ -42,33 +42,26 @@ from starlette.websockets import WebSocket
 
 from imagechat import limits, protocol
 from imagechat.errors import ApiError
-from imagechat.live.batching import batch_frame
+from imagechat.live.hub import Viewer, image_channel
 from imagechat.security.guard import client_ip
-from imagechat.live.hub import Viewer
 from imagechat.security.ratelimit import RateLimiter
 from imagechat.security.tenants import Tenant
-from imagechat.storage.store import image_channel
 from imagechat.security.validation import clean_url_id
+from imagechat.services import services
+from imagechat.storage.errors import StorageError
 
 
 log = logging.getLogger("imagechat.live")
-CLOSE_SUBSCRIBE_TIMEOUT = 4408
-RELOAD_TOO_OLD = protocol.dumps({"type": "reload", "reason": "too_old"})
-RELOAD_TOO_MANY_RESUMES = protocol.dumps({"type": "reload", "reason": "too_many_resumes"})
 # Replays of this process read the log a few pages at a time: many sockets replaying at once must
 # not take every database connection (other requests would wait for one).
 REPLAY_READS = asyncio.Semaphore(limits.CONCURRENT_REPLAY_READS)
 
 
-def error_frame(code: str, message: str) -> str:
-    return protocol.dumps({"type": "error", "error": code, "message": message})
-
-
-class Session:
-    """One client connection and the image it watches."""
+class LiveConnection:
+    """One client's WebSocket and the image it watches."""
 
     def __init__(self, websocket: WebSocket, tenant: Tenant) -> None:
-        self.services = websocket.app.state.services
+        self.services = services(websocket)
         self.websocket = websocket
         self.viewer = Viewer(websocket, tenant.id, self.services.usage)
         self.tenant = tenant
@@ -88,16 +81,16 @@ class Session:
                 async with asyncio.timeout_at(deadline if self.channel is None else None):
                     message = await self.websocket.receive()
             except TimeoutError:
-                self.viewer.send(error_frame("subscribe_timeout", f"no subscribe within {timeout:g} s of connecting"))
-                self.viewer.close(CLOSE_SUBSCRIBE_TIMEOUT, "subscribe_timeout")
+                self.viewer.send(protocol.error(protocol.SUBSCRIBE_TIMEOUT, f"no subscribe within {timeout:g} s of connecting"))
+                self.viewer.close(protocol.CLOSE_SUBSCRIBE_TIMEOUT, protocol.SUBSCRIBE_TIMEOUT)
                 deadline = None
                 continue
             if message["type"] == "websocket.disconnect":
                 return
             try:
                 await self.receive(message.get("text"))
-            except ApiError as error:
-                self.viewer.send(error_frame(error.code, error.message))
+            except (ApiError, StorageError) as error:  # the one place either becomes an error frame
+                self.viewer.send(protocol.error(error.code, error.message))
 
     async def receive(self, text: str | None) -> None:
         self._frames.take("frames")  # a flood gets error frames, not work
@@ -105,11 +98,11 @@ class Session:
 
     async def handle(self, request: dict[str, Any]) -> None:
         kind = request["type"]
-        if kind == "ping":
-            self.viewer.send(protocol.dumps({"type": "pong"}))
-        elif kind == "subscribe":
+        if kind == protocol.PING:
+            self.viewer.send(protocol.PONG_FRAME)
+        elif kind == protocol.SUBSCRIBE:
             await self.subscribe(request)
-        elif kind == "resume":
+        elif kind == protocol.RESUME:
             await self.resume(request)
         else:
             raise ApiError(400, "unknown_type", f"unknown message type {kind!r}")
@@ -140,19 +133,13 @@ class Session:
         log.info("viewer %s watches an image of tenant %s", client_ip(self.websocket), tenant_id)
         # Read after joining: every event from here on is either replayed or held.
         seq, current_epoch = await store.position(tenant_id, url_id)
-        reason = "new"
+        reason = protocol.REASON_NEW
         # A client at seq 0 has applied nothing: whatever history the image has is new to it.
         if since is not None and (epoch == current_epoch or since == 0) and since <= seq:
-            reason = "too_old" if seq - since > self.services.settings.replay_limit else ""
+            reason = protocol.REASON_TOO_OLD if seq - since > self.services.settings.replay_limit else ""
         elif since is not None:
-            reason = "epoch"
-        acknowledgement = {
-            "type": "subscribed", "seq": seq, "epoch": current_epoch, "resume": not reason,
-            "heartbeat": self.services.settings.heartbeat_seconds,
-        }
-        if reason:
-            acknowledgement["reason"] = reason
-        self.viewer.send(protocol.dumps(acknowledgement))
+            reason = protocol.REASON_EPOCH
+        self.viewer.send(protocol.subscribed(seq, current_epoch, self.services.settings.heartbeat_seconds, reason))
         if since is not None and not reason:
             await self._replay(since, seq)
         self.viewer.release(seq)
@@ -162,14 +149,14 @@ class Session:
             raise ApiError(400, "not_subscribed", "subscribe before resuming")
         since = _since(request)
         try:
-            self._resumes.take("resume")
+            self._resumes.take("resumes")
         except ApiError:  # a snapshot is one request; a replay may be a thousand events each time
-            self.viewer.send(RELOAD_TOO_MANY_RESUMES)
+            self.viewer.send(protocol.reload(protocol.REASON_TOO_MANY_RESUMES))
             return
         self.viewer.hold()
         seq, _epoch = await self.services.store.position(self.tenant_id, self.url_id)
         if seq - since > self.services.settings.replay_limit:
-            self.viewer.send(RELOAD_TOO_OLD)
+            self.viewer.send(protocol.reload(protocol.REASON_TOO_OLD))
         elif since <= seq:
             await self._replay(since, seq)
         self.viewer.release(seq)
@@ -188,7 +175,7 @@ class Session:
             if not page:
                 return
             payloads = [payload for _seq, payload in page]
-            self.viewer.send(payloads[0] if len(payloads) == 1 else batch_frame(payloads))
+            self.viewer.send(payloads[0] if len(payloads) == 1 else protocol.batch_frame(payloads))
             since = page[-1][0]
 
     def close(self) -> None:
@@ -197,7 +184,7 @@ class Session:
 
 
 async def live_endpoint(websocket: WebSocket) -> None:
-    guard = websocket.app.state.services.guard
+    guard = services(websocket).guard
     try:
         tenant = await guard.tenants.require(websocket.path_params["tenant"])
         guard.check_origin(websocket, tenant)
@@ -209,20 +196,20 @@ async def live_endpoint(websocket: WebSocket) -> None:
         return
     try:  # the slot is given back however the socket ends, even when its client left before accept()
         await websocket.accept()
-        await _serve(Session(websocket, tenant))
+        await _serve(LiveConnection(websocket, tenant))
     finally:
         guard.close_connection(websocket)
 
 
-async def _serve(session: Session) -> None:
-    usage = session.services.usage
-    usage.connection_opened(session.tenant_id)
-    writer = asyncio.create_task(session.viewer.run_writer())
+async def _serve(connection: LiveConnection) -> None:
+    usage = connection.services.usage
+    usage.connection_opened(connection.tenant_id)
+    writer = asyncio.create_task(connection.viewer.run_writer())
     try:
-        await session.run()
+        await connection.run()
     finally:
-        usage.connection_closed(session.tenant_id)
-        session.close()
+        usage.connection_closed(connection.tenant_id)
+        connection.close()
         writer.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await writer
@@ -233,11 +220,11 @@ async def _refuse(websocket: WebSocket, error: ApiError) -> None:
     error code as reason. A 429 stays an HTTP answer: the client retries later anyway."""
     if error.status != 429:
         await websocket.accept()
-        await websocket.close(code=4000 + error.status, reason=error.code)
+        await websocket.close(code=protocol.refusal_close_code(error.status), reason=error.code)
     elif "websocket.http.response" in websocket.scope.get("extensions", {}):
         await websocket.send_denial_response(JSONResponse(error.as_json(), status_code=error.status))
     else:
-        await websocket.close(code=4000 + error.status, reason=error.code)
+        await websocket.close(code=protocol.refusal_close_code(error.status), reason=error.code)
 
 
 def _parse(text: str | None) -> dict[str, Any]:
@@ -261,6 +248,6 @@ def _since(request: dict[str, Any]) -> int:
 
 def _from_future(since: int, seq: int) -> ApiError:
     return ApiError(
-        400, "seq_from_future",
+        400, protocol.SEQ_FROM_FUTURE,
         f"since {since} is ahead of this image's last change ({seq}): subscribe without since and reload",
     )

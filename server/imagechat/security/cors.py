@@ -17,6 +17,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from imagechat.errors import ApiError
+from imagechat.services import services
 
 _TENANT_PATH = re.compile(r"^/api/v1/tenants/([^/]+)/")
 # What a site's page loads to run the widget: readable by any origin.
@@ -58,9 +59,9 @@ class CorsMiddleware:
 
     @staticmethod
     async def _preflight(scope: Scope, tenant_id: str) -> Response:
-        guard = scope["app"].state.services.guard
+        request = Request(scope)
         try:
-            origin = await guard.preflight(Request(scope), tenant_id)
+            origin = await services(request).guard.preflight(request, tenant_id)
         except ApiError as error:
             return JSONResponse(error.as_json(), status_code=error.status, headers=error.headers)
         return Response(status_code=204, headers={

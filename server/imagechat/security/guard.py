@@ -10,13 +10,14 @@ from typing import Any
 
 from starlette.requests import HTTPConnection
 
-from imagechat.security.tokens import Identity, Sessions, bearer_token
+from imagechat import protocol
 from imagechat.config import Settings
 from imagechat.security.cors import let_read
 from imagechat.errors import ApiError, invalid
 from imagechat.security.ratelimit import RateLimiter
 from imagechat.security.sso import SsoError, verify_sso
 from imagechat.security.tenants import Tenant, Tenants
+from imagechat.security.tokens import Identity, TokenSigner, bearer_token
 from imagechat.security.validation import clean_name
 
 log = logging.getLogger("imagechat.guard")
@@ -33,11 +34,11 @@ def client_ip(connection: HTTPConnection) -> str:
 
 
 class Guard:
-    def __init__(self, tenants: Tenants, sessions: Sessions, settings: Settings) -> None:
+    def __init__(self, tenants: Tenants, tokens: TokenSigner, settings: Settings) -> None:
         self.tenants = tenants
-        self.sessions = sessions
+        self.tokens = tokens
         self._ip_limits = RateLimiter(settings.ip_requests_per_minute, burst=max(10, int(settings.ip_requests_per_minute // 4)))
-        self._user_limits = RateLimiter(settings.user_changes_per_minute, burst=max(5, int(settings.user_changes_per_minute // 3)))
+        self._write_limits = RateLimiter(settings.user_changes_per_minute, burst=max(5, int(settings.user_changes_per_minute // 3)))
         self._max_connections = settings.max_connections_per_ip
         self._connections: dict[str, int] = {}
 
@@ -63,23 +64,23 @@ class Guard:
     def check_origin(self, connection: HTTPConnection, tenant: Tenant) -> None:
         origin = connection.headers.get("origin")
         if not tenant.allows_origin(origin, own_origin(connection)):
-            self._refused(connection, "origin_not_allowed")
-            raise ApiError(403, "origin_not_allowed", f"origin {origin!r} may not use tenant {tenant.id!r}")
+            self._refused(connection, protocol.ORIGIN_NOT_ALLOWED)
+            raise ApiError(403, protocol.ORIGIN_NOT_ALLOWED, f"origin {origin!r} may not use tenant {tenant.id!r}")
 
-    async def change(self, connection: HTTPConnection) -> tuple[Tenant, Identity]:
-        """A request that changes something: allowed origin, signed-in user, writable tenant."""
+    async def writer(self, connection: HTTPConnection) -> tuple[Tenant, Identity]:
+        """Who writes (creates, edits, deletes): allowed origin, signed-in user, writable tenant."""
         tenant = await self.tenant(connection, check_origin=True)
         identity = self.identify(connection, tenant)
         if tenant.readonly:
-            raise ApiError(403, "readonly", f"tenant {tenant.id!r} is read-only: viewing only")
-        self._limit(self._user_limits, f"{tenant.id}|{identity.id}", connection)
+            raise ApiError(403, protocol.READONLY, f"tenant {tenant.id!r} is read-only: viewing only")
+        self._limit(self._write_limits, f"{tenant.id}|{identity.id}", connection)
         return tenant, identity
 
     async def tenant_owner(self, connection: HTTPConnection) -> Tenant:
         """The site's owner: `Authorization: Secret <API secret>`, or a signed-on admin."""
         tenant = await self.tenant(connection, check_origin=False)
         scheme, _, credential = (connection.headers.get("authorization") or "").partition(" ")
-        if scheme.lower() == "bearer" and "admin" in self.identify(connection, tenant).roles:
+        if scheme.lower() == "bearer" and protocol.ADMIN in self.identify(connection, tenant).roles:
             return tenant
         if scheme.lower() != "secret" or not credential:
             raise ApiError(401, "missing_secret", "send Authorization: Secret <the tenant's API secret>")
@@ -92,7 +93,7 @@ class Guard:
         try:
             if token is None:
                 token = bearer_token(connection.headers.get("authorization"))
-            return self.sessions.verify(token, tenant)
+            return self.tokens.verify(token, tenant)
         except ApiError as error:
             self._refused(connection, error.code)
             raise
@@ -100,7 +101,7 @@ class Guard:
     async def sign_in(self, connection: HTTPConnection, tenant: Tenant, body: dict[str, Any]) -> Identity:
         """The identity a new session token is for: a signed-on user of the site, or an
         anonymous one (who keeps their author id when they come back to change their name)."""
-        self._limit(self._user_limits, f"{tenant.id}|sign-in|{client_ip(connection)}", connection)
+        self._limit(self._write_limits, f"{tenant.id}|sign-in|{client_ip(connection)}", connection)
         if "sso" in body:
             if not isinstance(body["sso"], str):
                 raise invalid("sso", "must be the signed payload string")
@@ -114,7 +115,7 @@ class Guard:
         author_id = f"anon-{secrets.token_urlsafe(12)}"
         if connection.headers.get("authorization"):
             try:
-                previous = self.sessions.verify(bearer_token(connection.headers.get("authorization")), tenant)
+                previous = self.tokens.verify(bearer_token(connection.headers.get("authorization")), tenant)
             except ApiError:
                 previous = None  # expired or foreign: a new anonymous author
             if previous is not None and previous.id.startswith("anon-"):

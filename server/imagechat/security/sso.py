@@ -22,11 +22,11 @@ import time
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
+from imagechat import protocol
 from imagechat.errors import invalid
 from imagechat.security.validation import clean_name
 
 MAX_AGE_SECONDS = 600  # a payload older than this is refused: sign one per page view
-ROLES = ("admin", "moderator")
 MAX_USER_ID_CHARS = 48
 MAX_AVATAR_CHARS = 2048
 
@@ -65,20 +65,20 @@ def verify_sso(sso: str, secret: str, *, max_age: float = MAX_AGE_SECONDS, now: 
     payload with a bad field, a 400 `invalid_field` ApiError) otherwise."""
     payload, _, signature = sso.partition(".")
     if not payload or not signature or not secret or not sso.isascii():
-        raise SsoError("invalid_sso", "the sign-on payload is not in the payload.signature form")
+        raise SsoError(protocol.INVALID_SSO, "the sign-on payload is not in the payload.signature form")
     if not hmac.compare_digest(_signature(secret, payload), signature):
-        raise SsoError("invalid_sso", "the sign-on payload's signature does not match this tenant's secret")
+        raise SsoError(protocol.INVALID_SSO, "the sign-on payload's signature does not match this tenant's secret")
     try:
         document = json.loads(_b64decode(payload), parse_constant=_refuse_constant)
     except (ValueError, binascii.Error, RecursionError):
-        raise SsoError("invalid_sso", "the sign-on payload is not base64url JSON", status=400) from None
+        raise SsoError(protocol.INVALID_SSO, "the sign-on payload is not base64url JSON", status=400) from None
     if not isinstance(document, dict):
-        raise SsoError("invalid_sso", 'the sign-on payload must be a JSON object with "id", "name" and "ts"', 400)
+        raise SsoError(protocol.INVALID_SSO, 'the sign-on payload must be a JSON object with "id", "name" and "ts"', 400)
     age = (time.time() if now is None else now) - _timestamp(document.get("ts"))
     if age > max_age:
-        raise SsoError("expired_sso", f"the sign-on payload is {int(age)} s old (at most {max_age:g} s)")
+        raise SsoError(protocol.EXPIRED_SSO, f"the sign-on payload is {int(age)} s old (at most {max_age:g} s)")
     if age < -60:
-        raise SsoError("invalid_sso", "the sign-on payload is dated in the future")
+        raise SsoError(protocol.INVALID_SSO, "the sign-on payload is dated in the future")
     return SsoUser(id=_user_id(document.get("id")), name=clean_name(document.get("name"), "sso.name"),
                    roles=_roles(document.get("roles", [])), avatar=_avatar(document.get("avatar")))
 
@@ -113,7 +113,7 @@ def _roles(value: Any) -> tuple[str, ...]:
     """The known roles among those listed; others are ignored (a site may have more)."""
     if not isinstance(value, list) or not all(isinstance(role, str) for role in value):
         raise invalid("sso.roles", "must be a list of strings")
-    return tuple(role for role in ROLES if role in value)
+    return tuple(role for role in protocol.ROLES if role in value)
 
 
 def _avatar(value: Any) -> str | None:

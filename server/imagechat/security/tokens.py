@@ -22,13 +22,14 @@ from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from imagechat.storage.database import WRITE
+from imagechat import protocol
 from imagechat.errors import ApiError
-from imagechat.storage.schema import server_keys
 from imagechat.security.tenants import Tenant
+from imagechat.storage.database import WRITE
+from imagechat.storage.schema import server_keys
+from imagechat.storage.store import Author
 
 SESSION_SECONDS = 30 * 24 * 3600
-MODERATING_ROLES = frozenset({"admin", "moderator"})
 
 
 @dataclass(frozen=True)
@@ -39,14 +40,20 @@ class Identity:
 
     @property
     def can_moderate(self) -> bool:
-        return bool(MODERATING_ROLES.intersection(self.roles))
+        return protocol.can_moderate(self.roles)
+
+    def author(self) -> Author:
+        """This identity as storage records it."""
+        return Author(self.id, self.name, self.can_moderate)
 
 
 def unauthorized(code: str, message: str) -> ApiError:
     return ApiError(401, code, message)
 
 
-class Sessions:
+class TokenSigner:
+    """Issues and verifies session tokens under the server's key."""
+
     def __init__(self, key: bytes, lifetime_seconds: int = SESSION_SECONDS) -> None:
         self._key = key
         self._lifetime = lifetime_seconds
@@ -61,21 +68,21 @@ class Sessions:
 
     def verify(self, token: str, tenant: Tenant) -> Identity:
         if not token.isascii():
-            raise unauthorized("invalid_token", "the session token is not one this server signed")
+            raise unauthorized(protocol.INVALID_TOKEN, "the session token is not one this server signed")
         version, _, rest = token.partition(".")
         body, _, signature = rest.partition(".")
         if version != "v1" or not body or not hmac.compare_digest(self._sign(body), signature):
-            raise unauthorized("invalid_token", "the session token is not one this server signed")
+            raise unauthorized(protocol.INVALID_TOKEN, "the session token is not one this server signed")
         try:
             claims = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
         except (ValueError, binascii.Error):
-            raise unauthorized("invalid_token", "the session token is malformed") from None
+            raise unauthorized(protocol.INVALID_TOKEN, "the session token is malformed") from None
         if claims.get("t") != tenant.id:
-            raise unauthorized("wrong_tenant", "the session token belongs to another tenant")
+            raise unauthorized(protocol.WRONG_TENANT, "the session token belongs to another tenant")
         if claims.get("g") != _generation(tenant):
-            raise unauthorized("expired_token", "the tenant's secret changed since this session began: sign in again")
+            raise unauthorized(protocol.EXPIRED_TOKEN, "the tenant's secret changed since this session began: sign in again")
         if claims.get("e", 0) < time.time():
-            raise unauthorized("expired_token", "the session token has expired: sign in again")
+            raise unauthorized(protocol.EXPIRED_TOKEN, "the session token has expired: sign in again")
         return Identity(id=claims["a"], name=claims["n"], roles=tuple(claims.get("r", ())))
 
     def _sign(self, body: str) -> str:

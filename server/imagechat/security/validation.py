@@ -7,17 +7,17 @@ import re
 import unicodedata
 from typing import Any
 
-from imagechat import limits
+from imagechat import protocol
 from imagechat.errors import invalid
 
-_ID = re.compile(r"[A-Za-z0-9_-]{8,%d}" % limits.MAX_ID_CHARS)
+_ID = re.compile(r"[A-Za-z0-9_-]{8,%d}" % protocol.MAX_ID_CHARS)
 # Control characters other than line breaks and tabs are dropped from text.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069]")
 
 
 def clean_id(value: Any, field: str) -> str:
     if not isinstance(value, str) or not _ID.fullmatch(value):
-        raise invalid(field, f"must be 8 to {limits.MAX_ID_CHARS} characters of A-Z a-z 0-9 _ -")
+        raise invalid(field, f"must be 8 to {protocol.MAX_ID_CHARS} characters of A-Z a-z 0-9 _ -")
     return value
 
 
@@ -36,7 +36,7 @@ def _unicode(value: Any, field: str) -> str:
     return value
 
 
-def clean_text(value: Any, field: str = "text", max_chars: int = limits.MAX_COMMENT_CHARS) -> str:
+def clean_text(value: Any, field: str = "text", max_chars: int = protocol.MAX_COMMENT_CHARS) -> str:
     value = _unicode(value, field)
     text = _CONTROL.sub("", unicodedata.normalize("NFC", value)).replace("\r\n", "\n").strip()
     if not text:
@@ -47,15 +47,15 @@ def clean_text(value: Any, field: str = "text", max_chars: int = limits.MAX_COMM
 
 
 def clean_name(value: Any, field: str) -> str:
-    return " ".join(clean_text(value, field, limits.MAX_NAME_CHARS).split())
+    return " ".join(clean_text(value, field, protocol.MAX_NAME_CHARS).split())
 
 
 def clean_url_id(value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
         raise invalid("urlId", "must be a non-empty string")
     value = _unicode(value, "urlId")
-    if len(value) > limits.MAX_URL_ID_CHARS:
-        raise invalid("urlId", f"must be at most {limits.MAX_URL_ID_CHARS} characters")
+    if len(value) > protocol.MAX_URL_ID_CHARS:
+        raise invalid("urlId", f"must be at most {protocol.MAX_URL_ID_CHARS} characters")
     if _CONTROL.search(value) or any(ch in value for ch in "\t\n\r"):
         raise invalid("urlId", "must not contain control characters")
     return value

@@ -1,8 +1,9 @@
-"""Reads and changes. Each change and the event that records it commit in one transaction.
+"""Reads and writes. Each write and the event that records it commit in one transaction.
 
-Every change locks its image's row first (found by a plain read), then re-reads what it changes:
-all changes of one image take their locks in one order (image, markers, comments), so they queue
-instead of deadlocking. A change that touches no row (deleted meanwhile) is a 404 with no event."""
+Every write locks its image's row first (found by a plain read), then re-reads what it changes:
+all writes of one image take their locks in one order (image, markers, comments), so they queue
+instead of deadlocking. A write that touches no row (deleted meanwhile) is `NotFound`, with no
+event. Refusals are the domain errors of `storage.errors`; storage knows nothing of HTTP."""
 
 from __future__ import annotations
 
@@ -20,13 +21,12 @@ from sqlalchemy import CursorResult, and_, delete, func, insert, select, tuple_,
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from imagechat import limits, protocol
+from imagechat import protocol
 from imagechat.storage.database import WRITE
-from imagechat.errors import ApiError, forbidden, not_found
-from imagechat.security.tokens import Identity
+from imagechat.storage.errors import Busy, Conflict, Forbidden, Full, NotFound
 from imagechat.storage.schema import comments, events, images, markers, tenants
 
-# Attempts at a change whose transaction lost a lock conflict anyway (a deadlock with something
+# Attempts at a write whose transaction lost a lock conflict anyway (a deadlock with something
 # outside this order, a serialization failure, a busy SQLite file); each reruns it whole.
 ATTEMPTS = 5
 RETRY_BASE_SECONDS = 0.01
@@ -34,17 +34,22 @@ CONFLICT_SQLSTATES = {"40001", "40P01"}  # serialization_failure, deadlock_detec
 
 
 @dataclass(frozen=True)
-class Change:
-    """A committed change: the event to publish on `channel`, and the REST response body."""
+class Author:
+    """Who writes, as storage needs it: stored with what they write, and whether they moderate."""
 
-    channel: str
+    id: str
+    name: str
+    can_moderate: bool = False
+
+
+@dataclass(frozen=True)
+class Committed:
+    """A committed write: its image, and its event encoded once (to publish and to answer)."""
+
+    tenant_id: str
+    url_id: str
     seq: int
     event: str
-    result: dict[str, Any]
-
-
-def image_channel(tenant_id: str, url_id: str) -> str:
-    return f"image:{tenant_id}:{url_id}"
 
 
 def now_ms() -> int:
@@ -138,21 +143,21 @@ class Store:
                 await conn.execute(update(images).where(images.c.id == image_id).values(epoch=uuid.uuid4().hex))
             return len(ids)
 
-    # -- changes -------------------------------------------------------------------------------
+    # -- writes --------------------------------------------------------------------------------
 
     async def create_marker(
         self,
         tenant_id: str,
         url_id: str,
-        author: Identity,
+        author: Author,
         x: float,
         y: float,
         text: str,
         broadcast_id: str | None,
         marker_id: str | None = None,
         comment_id: str | None = None,
-    ) -> Change:
-        async def change(conn: AsyncConnection) -> Change:
+    ) -> Committed:
+        async def write(conn: AsyncConnection) -> Committed:
             await self._require_tenant(conn, tenant_id)
             image = await self._get_or_create_image(conn, tenant_id, url_id)
             await self._lock_image(conn, image["id"])
@@ -163,7 +168,7 @@ class Store:
                 )
             ).scalar_one()
             if count >= self._max_markers:
-                raise ApiError(409, "image_full", f"this image has {count} markers, the most it may have")
+                raise Full("image", f"{count} markers")
             stamp = now_ms()
             marker_row = {
                 "tenant_id": tenant_id,
@@ -182,42 +187,42 @@ class Store:
             marker = protocol.marker_json(marker_row, [protocol.comment_json(comment_row)])
             return await self._record(conn, tenant_id, image, protocol.NEW_IMAGE_CHAT, broadcast_id, {"marker": marker})
 
-        return await self._change(change)
+        return await self._commit(write)
 
     async def add_comment(
         self,
         tenant_id: str,
         marker_id: str,
-        author: Identity,
+        author: Author,
         text: str,
         broadcast_id: str | None,
         comment_id: str | None = None,
-    ) -> Change:
-        async def change(conn: AsyncConnection) -> Change:
+    ) -> Committed:
+        async def write(conn: AsyncConnection) -> Committed:
             _, image = await self._locked(conn, tenant_id, self._find_marker, marker_id)
             count = (
                 await conn.execute(select(func.count()).select_from(comments).where(self._in_thread(tenant_id, marker_id)))
             ).scalar_one()
-            if count >= limits.MAX_COMMENTS_PER_THREAD:
-                raise ApiError(409, "thread_full", f"this thread has {count} comments, the most it may have")
+            if count >= protocol.MAX_COMMENTS_PER_THREAD:
+                raise Full("thread", f"{count} comments")
             row = self._comment_row(tenant_id, comment_id, marker_id, author, text, now_ms())
             await self._touch_marker(conn, tenant_id, marker_id, row["created_at"])
             await self._insert_new(conn, comments, row, "comment")
             data = {"markerId": marker_id, "change": protocol.COMMENT_ADDED, "comment": protocol.comment_json(row)}
             return await self._record(conn, tenant_id, image, protocol.IMAGE_CHAT_UPDATED, broadcast_id, data)
 
-        return await self._change(change)
+        return await self._commit(write)
 
     async def edit_comment(
-        self, tenant_id: str, comment_id: str, author: Identity, text: str, broadcast_id: str | None
-    ) -> Change:
-        async def change(conn: AsyncConnection) -> Change:
+        self, tenant_id: str, comment_id: str, author: Author, text: str, broadcast_id: str | None
+    ) -> Committed:
+        async def write(conn: AsyncConnection) -> Committed:
             comment, image = await self._locked(conn, tenant_id, self._find_comment, comment_id)
             if comment["author_id"] != author.id:
-                raise forbidden("only the author of a comment can edit it")
+                raise Forbidden("only the author of a comment can edit it")
             stamp = now_ms()
             await self._touch_marker(conn, tenant_id, comment["marker_id"], stamp)
-            await self._changed(
+            await self._must_touch(
                 conn,
                 update(comments).where(self._comment_key(tenant_id, comment_id)).values(text=text, updated_at=stamp),
                 "comment", comment_id,
@@ -226,46 +231,46 @@ class Store:
             data = {"markerId": comment["marker_id"], "change": protocol.COMMENT_EDITED, "comment": edited}
             return await self._record(conn, tenant_id, image, protocol.IMAGE_CHAT_UPDATED, broadcast_id, data)
 
-        return await self._change(change)
+        return await self._commit(write)
 
     async def delete_comment(
-        self, tenant_id: str, comment_id: str, author: Identity, broadcast_id: str | None
-    ) -> Change:
+        self, tenant_id: str, comment_id: str, author: Author, broadcast_id: str | None
+    ) -> Committed:
         """Deleting the last comment of a thread deletes its marker: an empty pin means nothing."""
-        async def change(conn: AsyncConnection) -> Change:
+        async def write(conn: AsyncConnection) -> Committed:
             comment, image = await self._locked(conn, tenant_id, self._find_comment, comment_id)
             if comment["author_id"] != author.id and not author.can_moderate:
-                raise forbidden("only the author of a comment, or a moderator, can delete it")
+                raise Forbidden("only the author of a comment, or a moderator, can delete it")
             marker_id = comment["marker_id"]
             count = (
                 await conn.execute(select(func.count()).select_from(comments).where(self._in_thread(tenant_id, marker_id)))
             ).scalar_one()
             if count == 1:  # this one: the marker goes, and the comment with it (cascade)
-                await self._changed(conn, delete(markers).where(self._marker_key(tenant_id, marker_id)), "marker", marker_id)
+                await self._must_touch(conn, delete(markers).where(self._marker_key(tenant_id, marker_id)), "marker", marker_id)
                 return await self._record(
                     conn, tenant_id, image, protocol.DELETED_IMAGE_CHAT, broadcast_id, {"markerId": marker_id}
                 )
             await self._touch_marker(conn, tenant_id, marker_id, now_ms())
-            await self._changed(conn, delete(comments).where(self._comment_key(tenant_id, comment_id)), "comment", comment_id)
+            await self._must_touch(conn, delete(comments).where(self._comment_key(tenant_id, comment_id)), "comment", comment_id)
             data = {"markerId": marker_id, "change": protocol.COMMENT_DELETED, "commentId": comment_id}
             return await self._record(conn, tenant_id, image, protocol.IMAGE_CHAT_UPDATED, broadcast_id, data)
 
-        return await self._change(change)
+        return await self._commit(write)
 
     async def delete_marker(
-        self, tenant_id: str, marker_id: str, author: Identity, broadcast_id: str | None
-    ) -> Change:
-        async def change(conn: AsyncConnection) -> Change:
+        self, tenant_id: str, marker_id: str, author: Author, broadcast_id: str | None
+    ) -> Committed:
+        async def write(conn: AsyncConnection) -> Committed:
             marker, image = await self._locked(conn, tenant_id, self._find_marker, marker_id)
             if marker["author_id"] != author.id and not author.can_moderate:
-                raise forbidden("only the author of a marker, or a moderator, can delete it")
+                raise Forbidden("only the author of a marker, or a moderator, can delete it")
             # Its comments go with it (cascade), after it in the lock order.
-            await self._changed(conn, delete(markers).where(self._marker_key(tenant_id, marker_id)), "marker", marker_id)
+            await self._must_touch(conn, delete(markers).where(self._marker_key(tenant_id, marker_id)), "marker", marker_id)
             return await self._record(
                 conn, tenant_id, image, protocol.DELETED_IMAGE_CHAT, broadcast_id, {"markerId": marker_id}
             )
 
-        return await self._change(change)
+        return await self._commit(write)
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -278,7 +283,7 @@ class Store:
             async with conn.begin():
                 yield conn
 
-    async def _change(self, work: Callable[[AsyncConnection], Awaitable[Change]]) -> Change:
+    async def _commit(self, work: Callable[[AsyncConnection], Awaitable[Committed]]) -> Committed:
         """Run `work` in a write transaction, rerun whole after a transient lock conflict."""
         for attempt in range(1, ATTEMPTS + 1):
             try:
@@ -289,7 +294,7 @@ class Store:
                     raise
                 # Jittered, growing pauses so that the transactions that collided do not meet again.
                 await asyncio.sleep(random.uniform(0, RETRY_BASE_SECONDS * 2**attempt))
-        raise ApiError(503, "busy", "this conversation is too busy right now: try again", {"Retry-After": "1"})
+        raise Busy()
 
     async def _locked(
         self,
@@ -299,7 +304,7 @@ class Store:
         key: str,
     ) -> tuple[dict[str, Any], dict[str, Any]]:
         """The marker or comment `find` reads, and its image, with the image locked: found first
-        by a plain read, then read again under the lock (404 if deleted meanwhile)."""
+        by a plain read, then read again under the lock (NotFound if deleted meanwhile)."""
         await self._require_tenant(conn, tenant_id)
         _, image = await find(conn, tenant_id, key)
         await self._lock_image(conn, image["id"])
@@ -313,7 +318,7 @@ class Store:
         kind: str,
         broadcast_id: str | None,
         data: dict[str, Any],
-    ) -> Change:
+    ) -> Committed:
         """Take the image's next seq and log the event. The first event of an image carries its
         epoch: a viewer that opened the image before it existed learns the epoch to resume in."""
         seq, epoch = (
@@ -333,18 +338,18 @@ class Store:
                 payload=payload, created_at=now_ms(),
             )
         )
-        return Change(image_channel(tenant_id, image["url_id"]), seq, payload, {"seq": seq, **data})
+        return Committed(tenant_id, image["url_id"], seq, payload)
 
     @staticmethod
-    async def _changed(conn: AsyncConnection, statement: Any, what: str, key: str) -> None:
+    async def _must_touch(conn: AsyncConnection, statement: Any, what: str, key: str) -> None:
         """Run an UPDATE or DELETE that must touch its row: none touched means it is gone."""
         result: CursorResult[Any] = await conn.execute(statement)
         if result.rowcount == 0:
-            raise not_found(what, key)
+            raise NotFound(what, key)
 
     @staticmethod
     def _comment_row(
-        tenant_id: str, comment_id: str | None, marker_id: str, author: Identity, text: str, stamp: int
+        tenant_id: str, comment_id: str | None, marker_id: str, author: Author, text: str, stamp: int
     ) -> dict[str, Any]:
         return {
             "tenant_id": tenant_id,
@@ -379,7 +384,7 @@ class Store:
             )
         ).first()
         if cursor is None:
-            raise not_found("comment", comment_id)
+            raise NotFound("comment", comment_id)
         return tuple_(comments.c.created_at, comments.c.id) > tuple_(*cursor)
 
     @staticmethod
@@ -387,12 +392,12 @@ class Store:
         """Insert a row whose id the client may have chosen; an id the tenant already uses is a conflict."""
         key = and_(table.c.tenant_id == row["tenant_id"], table.c.id == row["id"])
         if (await conn.execute(select(table.c.id).where(key))).first() is not None:
-            raise ApiError(409, "id_taken", f"a {what} with id {row['id']!r} already exists")
+            raise Conflict(what, row["id"])
         try:
             async with conn.begin_nested():
                 await conn.execute(insert(table).values(**row))
         except IntegrityError:
-            raise ApiError(409, "id_taken", f"a {what} with id {row['id']!r} already exists") from None
+            raise Conflict(what, row["id"]) from None
 
     @staticmethod
     async def _first_comments(conn: AsyncConnection, tenant_id: str, image_id: int) -> dict[str, tuple[dict[str, Any], int]]:
@@ -414,7 +419,7 @@ class Store:
 
     @staticmethod
     async def _lock_image(conn: AsyncConnection, image_id: int) -> None:
-        """Serialise this image's changes from here on (PostgreSQL row lock; SQLite's writers are
+        """Serialise this image's writes from here on (PostgreSQL row lock; SQLite's writers are
         serialised by BEGIN IMMEDIATE already), so that what is read next stays true until commit."""
         await conn.execute(select(images.c.id).where(images.c.id == image_id).with_for_update())
 
@@ -426,7 +431,7 @@ class Store:
     async def _require_tenant(conn: AsyncConnection, tenant_id: str) -> None:
         found = (await conn.execute(select(tenants.c.id).where(tenants.c.id == tenant_id))).first()
         if found is None:
-            raise not_found("tenant", tenant_id)
+            raise NotFound("tenant", tenant_id)
 
     @staticmethod
     async def _find_image(conn: AsyncConnection, tenant_id: str, url_id: str) -> dict[str, Any] | None:
@@ -467,7 +472,7 @@ class Store:
             )
         ).mappings().first()
         if row is None:
-            raise not_found("marker", marker_id)
+            raise NotFound("marker", marker_id)
         return dict(row), {"id": row["image_id"], "url_id": row["url_id"]}
 
     @staticmethod
@@ -483,5 +488,5 @@ class Store:
             )
         ).mappings().first()
         if row is None:
-            raise not_found("comment", comment_id)
+            raise NotFound("comment", comment_id)
         return dict(row), {"id": row["image_id"], "url_id": row["url_id"]}

@@ -7,11 +7,11 @@ site's signed payload (`data-sso`) and the name and roles come from it instead.
 
 import json
 
+from imagechat_widget import protocol
 from imagechat_widget.browser import now_ms, store, stored
 
 NAME_KEY = "imagechat.name"
 SESSION_KEY = "imagechat.session."  # + tenant id
-MODERATING = ("admin", "moderator")
 
 
 class Identity:
@@ -35,7 +35,7 @@ class Identity:
 
     @property
     def can_moderate(self):
-        return bool(self.session) and any(role in MODERATING for role in self.session.get("roles", ()))
+        return bool(self.session) and protocol.can_moderate(self.session.get("roles", ()))
 
     def set_name(self, name):
         self.name = name

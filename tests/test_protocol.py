@@ -1,0 +1,139 @@
+"""The wire protocol is defined once, in server/imagechat/protocol.py: the server imports it, the
+widget loads the same file (served by the server), and nobody else spells its strings."""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+from pathlib import Path
+
+import httpx
+
+from imagechat import protocol
+from tests.conftest import ServerProcess
+
+ROOT = Path(__file__).resolve().parent.parent
+PROTOCOL_FILE = ROOT / "server" / "imagechat" / "protocol.py"
+SOURCES = sorted(
+    path for path in [*(ROOT / "server" / "imagechat").rglob("*.py"), *(ROOT / "widget").rglob("*.py")]
+    if path != PROTOCOL_FILE and "migrations" not in path.parts
+)
+EMBED_JS = ROOT / "public" / "embed.js"
+
+# Every event and frame type and change kind, and every close code of ours.
+WIRE_STRINGS = {
+    *protocol.EVENT_TYPES,
+    protocol.COMMENT_ADDED, protocol.COMMENT_EDITED, protocol.COMMENT_DELETED,
+    protocol.SUBSCRIBE, protocol.SUBSCRIBED, protocol.RESUME, protocol.RELOAD, protocol.RESYNC,
+    protocol.HEARTBEAT, protocol.BATCH, protocol.ERROR, protocol.PING, protocol.PONG,
+}
+# Same spelling, another meaning: not the wire protocol.
+HOMONYMS = {
+    ("server/imagechat/broker/redis.py", "subscribe"),  # Redis's own pub/sub message kind
+    ("widget/imagechat_widget/view.py", "error"),  # a CSS class
+}
+CLOSE_CODES = {
+    protocol.CLOSE_TOO_SLOW, protocol.CLOSE_SUBSCRIBE_TIMEOUT,
+    protocol.CLOSE_ORIGIN_NOT_ALLOWED, protocol.CLOSE_TENANT_NOT_FOUND,
+}
+
+
+def spelled_out(source: str) -> list[tuple[int, object]]:
+    """Literals of protocol values in code. Not flagged: docstrings and comments, dict keys and
+    field reads (`x["error"]`, `x.get("resume")`: field names that happen to share a spelling),
+    `name=` labels (an asyncio task's name) and `__slots__`."""
+    tree = ast.parse(source)
+    ignored: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
+            ignored.add(id(node.value))  # a docstring
+        elif isinstance(node, ast.Dict):
+            ignored.update(id(key) for key in node.keys if key is not None)
+        elif isinstance(node, ast.Subscript):
+            ignored.add(id(node.slice))
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "get":
+            ignored.update(id(arg) for arg in node.args[:1])
+        elif isinstance(node, ast.keyword) and node.arg == "name":
+            ignored.add(id(node.value))
+        elif isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "__slots__" for t in node.targets):
+            ignored.update(id(item) for item in ast.walk(node.value))
+    found = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Constant) or id(node) in ignored or isinstance(node.value, bool):
+            continue
+        if (isinstance(node.value, str) and node.value in WIRE_STRINGS) or (
+                isinstance(node.value, int) and node.value in CLOSE_CODES):
+            found.append((node.lineno, node.value))
+    return found
+
+
+def test_no_module_but_protocol_spells_a_protocol_string_or_close_code() -> None:
+    assert SOURCES, "no sources found"
+    spelled = {}
+    for path in SOURCES:
+        name = str(path.relative_to(ROOT))
+        found = [(line, value) for line, value in spelled_out(path.read_text()) if (name, value) not in HOMONYMS]
+        if found:
+            spelled[name] = found
+    assert spelled == {}, "use imagechat.protocol's constants and builders instead"
+
+
+def test_embed_js_spells_no_protocol_string() -> None:
+    text = EMBED_JS.read_text()
+    strings = "|".join(re.escape(value) for value in WIRE_STRINGS)
+    codes = "|".join(map(str, CLOSE_CODES))
+    assert re.findall(rf"""["'`]({strings})["'`]|\b({codes})\b""", text) == []
+
+
+def test_the_checker_catches_what_it_is_for() -> None:
+    source = 'def f(frame):\n    """A "batch" docstring."""\n    return {"type": "batch", "error": frame.get("ping")}, 4008\n'
+    assert set(spelled_out(source)) == {(3, "batch"), (3, 4008)}
+
+
+def test_protocol_needs_only_json() -> None:
+    """It also runs in the browser, on Pyodide or MicroPython: standard library `json` only."""
+    tree = ast.parse(PROTOCOL_FILE.read_text())
+    imports = [node for node in ast.walk(tree) if isinstance(node, (ast.Import, ast.ImportFrom))]
+    assert [alias.name for node in imports for alias in node.names] == ["json"]
+
+
+def test_the_widget_loads_the_servers_protocol_file(server: ServerProcess) -> None:
+    listed = re.search(r"const WIDGET_MODULES = \[(.*?)\];", EMBED_JS.read_text(), re.S)
+    assert listed is not None
+    modules = re.findall(r'"([^"]+\.py)"', listed.group(1))
+    assert "protocol.py" in modules
+    assert not (ROOT / "widget" / "imagechat_widget" / "protocol.py").exists()  # never a copy
+    for module in modules:
+        answer = httpx.get(f"{server.url}/widget/imagechat_widget/{module}")
+        assert answer.status_code == 200, module
+    served = httpx.get(f"{server.url}/widget/imagechat_widget/protocol.py")
+    assert served.content == PROTOCOL_FILE.read_bytes()
+
+
+def test_the_widget_imports_the_same_module_in_tests() -> None:
+    from imagechat_widget import protocol as widget_protocol
+
+    assert widget_protocol is protocol
+
+
+def test_a_batch_holds_encoded_events_as_they_are() -> None:
+    events = [protocol.dumps(protocol.event(protocol.NEW_IMAGE_CHAT, seq, None, markerId="m")) for seq in (1, 2)]
+    frame = protocol.batch_frame(events)
+    assert frame == '{"type":"batch","events":[' + ",".join(events) + "]}"
+    assert json.loads(frame)["events"] == [json.loads(event) for event in events]
+
+
+def test_frames_are_compact_json() -> None:
+    assert protocol.HEARTBEAT_FRAME == '{"type":"heartbeat"}'
+    assert protocol.RESYNC_FRAME == '{"type":"resync"}'
+    assert protocol.reload(protocol.REASON_TOO_OLD) == '{"type":"reload","reason":"too_old"}'
+    assert protocol.error("invalid_json", "é") == '{"type":"error","error":"invalid_json","message":"é"}'
+    assert json.loads(protocol.subscribed(4, "e", 15)) == {
+        "type": "subscribed", "seq": 4, "epoch": "e", "resume": True, "heartbeat": 15}
+    assert json.loads(protocol.subscribed(4, "e", 15, protocol.REASON_EPOCH))["resume"] is False
+    assert json.loads(protocol.subscribe("u")) == {"type": "subscribe", "urlId": "u"}
+    assert json.loads(protocol.subscribe("u", "t", 3, None)) == {
+        "type": "subscribe", "urlId": "u", "token": "t", "since": 3, "epoch": None}
+    assert protocol.refusal_close_code(403) == protocol.CLOSE_ORIGIN_NOT_ALLOWED
+    assert protocol.REFUSED_BY_CLOSE_CODE[protocol.refusal_close_code(404)] == protocol.TENANT_NOT_FOUND
