@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 
+from tests.services import run
 from imagechat.broker import Envelope
 from imagechat.live.batching import Batcher, Frame
 
@@ -31,7 +32,7 @@ def test_without_a_window_every_event_goes_alone_at_once():
             batcher.add(event(seq))
         assert [seqs(frame) for frame in frames] == [[1], [2], [3]]
 
-    asyncio.run(body())
+    run(body())
 
 
 def test_the_first_event_after_a_quiet_spell_goes_at_once_and_followers_wait_for_the_window():
@@ -46,7 +47,7 @@ def test_the_first_event_after_a_quiet_spell_goes_at_once_and_followers_wait_for
         assert [seqs(frame) for frame in frames] == [[1], [2, 3]]
         assert json.loads(frames[1].text)["type"] == "batch"
 
-    asyncio.run(body())
+    run(body())
 
 
 def test_a_full_batch_goes_before_its_window_ends():
@@ -58,7 +59,7 @@ def test_a_full_batch_goes_before_its_window_ends():
         assert [seqs(frame) for frame in frames] == [[1], [2, 3, 4], [5, 6, 7]]
         batcher.cancel()
 
-    asyncio.run(body())
+    run(body())
 
 
 def test_cancel_stops_the_window():
@@ -70,7 +71,7 @@ def test_cancel_stops_the_window():
         await asyncio.sleep(0.1)
         assert [seqs(frame) for frame in frames] == [[1]]
 
-    asyncio.run(body())
+    run(body())
 
 
 def test_a_frame_is_measured_in_utf8_bytes_once():

@@ -8,6 +8,7 @@ import asyncio
 import pytest
 import redis.asyncio as redis
 
+from tests.services import run
 from imagechat.broker import Broker, Envelope
 from imagechat.broker.memory import MemoryBackend
 from imagechat.broker.redis import PREFIX, RedisBackend, decode, encode
@@ -54,7 +55,7 @@ def test_the_memory_backend_hands_the_envelope_over_in_the_publishers_call():
         assert recorder.messages == [("image:demo:a", Envelope(7, PAYLOAD))]  # no queue, no task between
         await broker.disconnect()
 
-    asyncio.run(body())
+    run(body())
 
 
 def test_a_redis_message_carries_the_seq_beside_the_payload():
@@ -87,7 +88,7 @@ def test_redis_carries_envelopes_between_nodes_on_subscribed_channels_only(redis
         for broker in (one, two):
             await broker.disconnect()
 
-    asyncio.run(body())
+    run(body())
 
 
 def test_an_unreadable_redis_message_counts_as_a_gap(redis_server):
@@ -101,7 +102,7 @@ def test_an_unreadable_redis_message_counts_as_a_gap(redis_server):
         await client.aclose()
         await broker.disconnect()
 
-    asyncio.run(body())
+    run(body())
 
 
 def test_after_a_redis_restart_the_backend_reports_a_gap_and_is_subscribed_again(redis_server):
@@ -122,4 +123,4 @@ def test_after_a_redis_restart_the_backend_reports_a_gap_and_is_subscribed_again
         for each in (publisher, broker):
             await each.disconnect()
 
-    asyncio.run(body())
+    run(body())

@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
+from tests.services import run
 from imagechat import limits, protocol
 from imagechat.broker import Broker, Receiver
 from imagechat.broker.memory import MemoryBackend
@@ -93,7 +94,7 @@ def with_hub(test: Callable[[Hub, Broker, Callable[[], tuple[Viewer, FakeSocket]
                 writer.cancel()
             await hub.close()
 
-    asyncio.run(body())
+    run(body())
 
 
 def test_each_event_reaches_every_viewer_of_its_image_once_and_no_other():
