@@ -13,7 +13,10 @@ import pytest
 from playwright.sync_api import expect
 from websockets.sync.client import connect
 
+from imagechat import protocol
+from tests import live
 from tests.conftest import ServerProcess
+from tests.rest import Rest
 from tests.services import run
 from tests.widget_page import Viewer
 
@@ -49,8 +52,9 @@ class Listener:
 
     def __post_init__(self) -> None:
         self.ws = connect(self.node.ws_url, origin=self.node.url).__enter__()  # closed by finish()
-        self.ws.send(json.dumps({"type": "subscribe", "urlId": self.url_id}))
-        self.recv()
+        live.send_subscribe(self.ws, self.url_id)
+        answer = self.recv()  # recorded: it counts in the usage too
+        assert answer["type"] == protocol.SUBSCRIBED, answer
 
     def recv(self, timeout: float = 10) -> dict:
         frame = self.ws.recv(timeout=timeout)
@@ -69,8 +73,8 @@ class Listener:
 
     def finish(self) -> tuple[int, int]:
         """Drain up to a pong, close; the frames and bytes received."""
-        self.ws.send(json.dumps({"type": "ping"}))
-        while self.recv()["type"] != "pong":
+        self.ws.send(protocol.PING_FRAME)
+        while self.recv()["type"] != protocol.PONG:
             pass
         self.ws.close()
         return len(self.frames), sum(len(frame.encode()) for frame in self.frames)
@@ -78,8 +82,8 @@ class Listener:
 
 def create(node: ServerProcess, headers: dict, text: str, url_id: str = URL_ID) -> httpx.Response:
     # Behind a load balancer every node has one public origin; here each node is its own origin.
-    return httpx.post(f"{node.url}/api/v1/tenants/demo/markers", headers={**headers, "Origin": node.url},
-                      json={"urlId": url_id, "x": 0.5, "y": 0.5, "text": text})
+    with Rest(node, None) as rest:
+        return rest.create_marker(url_id, text, headers={**headers, "Origin": node.url})
 
 
 def test_users_on_different_nodes_see_each_others_changes(cluster, new_context):

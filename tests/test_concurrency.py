@@ -15,6 +15,7 @@ import pytest
 
 from imagechat.security.sso import sign_sso
 from tests.conftest import NO_RATE_LIMITS, ServerProcess, new_url_id
+from tests.rest import Rest
 from tests.services import run
 
 CHANGES = 50
@@ -30,31 +31,25 @@ def demo_secret(server: ServerProcess) -> str:
     return demo[4]  # columns: id, name, created_at, origins, secret, readonly
 
 
-def sign_in(client: httpx.Client, server: ServerProcess, body: dict[str, str]) -> dict[str, str]:
-    answer = client.post("/api/v1/tenants/demo/sessions", json=body, headers={"Origin": server.url})
-    assert answer.status_code == 201, answer.text
-    return {"Authorization": f"Bearer {answer.json()['token']}", "Origin": server.url}
-
-
-def full_state(client: httpx.Client, url_id: str) -> dict[str, dict[str, Any]]:
+def full_state(rest: Rest, url_id: str) -> dict[str, dict[str, Any]]:
     """Every marker with its whole thread: the snapshot, completed from the thread endpoint when the
     snapshot carries only each thread's first comment."""
-    snapshot = client.get("/api/v1/tenants/demo/snapshot", params={"urlId": url_id}).json()
+    snapshot = rest.snapshot(url_id).json()
     state = {}
     for marker in snapshot["markers"]:
         comments = marker["comments"]
         if marker.get("commentCount", len(comments)) > len(comments):
-            comments = thread(client, marker["id"])
+            comments = thread(rest, marker["id"])
         state[marker["id"]] = {**{k: v for k, v in marker.items() if k != "commentCount"}, "comments": comments}
     return state
 
 
-def thread(client: httpx.Client, marker_id: str) -> list[dict[str, Any]]:
+def thread(rest: Rest, marker_id: str) -> list[dict[str, Any]]:
     comments: list[dict[str, Any]] = []
     cursor = None
     while True:
         params = {} if cursor is None else {"after": cursor}
-        page = client.get(f"/api/v1/tenants/demo/markers/{marker_id}/comments", params=params).json()
+        page = rest.thread(marker_id, **params).json()
         comments += page["comments"]
         cursor = page["next"]
         if cursor is None:
@@ -114,23 +109,20 @@ def logged_events(server: ServerProcess) -> list[dict[str, Any]]:
 
 
 def test_concurrent_mixed_changes_never_fail_and_match_the_event_log(server: ServerProcess) -> None:
-    client = httpx.Client(base_url=server.url, timeout=60)
+    rest = Rest(server, None, timeout=60)
     secret = demo_secret(server)
-    authors = [sign_in(client, server, {"name": name}) for name in ("Ann", "Ben", "Cy")]
-    moderators = [sign_in(client, server, {"sso": sign_sso(secret, f"mod{n}", f"Mo {n}", roles=["moderator"])})
-                  for n in range(2)]
+    authors = [rest.sign_in(name) for name in ("Ann", "Ben", "Cy")]
+    moderators = [rest.sign_in(sso=sign_sso(secret, f"mod{n}", f"Mo {n}", roles=["moderator"])) for n in range(2)]
     url_id = new_url_id()
     prefix = "/api/v1/tenants/demo"
     # Three markers, each with a thread of five comments by three authors.
     markers, comments = [], []  # comments: (id, author headers)
     for n in range(3):
-        created = client.post(f"{prefix}/markers", headers=authors[n],
-                              json={"urlId": url_id, "x": 0.1 * n, "y": 0.5, "text": f"marker {n}"}).json()
+        created = rest.create_marker(url_id, f"marker {n}", headers=authors[n], x=0.1 * n).json()
         markers.append(created["marker"]["id"])
         comments.append((created["marker"]["comments"][0]["id"], authors[n]))
         for k in range(4):
-            reply = client.post(f"{prefix}/markers/{markers[n]}/comments", headers=authors[k % 3],
-                                json={"text": f"reply {k}"}).json()
+            reply = rest.reply(markers[n], f"reply {k}", headers=authors[k % 3]).json()
             comments.append((reply["comment"]["id"], authors[k % 3]))
 
     # Edits and replies race each other, deletes of their comments and of their markers (the
@@ -161,16 +153,14 @@ def test_concurrent_mixed_changes_never_fail_and_match_the_event_log(server: Ser
 
     events = logged_events(server)
     assert [event["seq"] for event in events] == list(range(1, len(events) + 1))
-    assert in_order(full_state(client, url_id)) == in_order(replay(events))
+    assert in_order(full_state(rest, url_id)) == in_order(replay(events))
 
 
 def test_concurrent_deletes_of_one_marker_succeed_once_and_log_one_event(server: ServerProcess) -> None:
-    client = httpx.Client(base_url=server.url, timeout=60)
-    ann = sign_in(client, server, {"name": "Ann"})
+    rest = Rest(server, "Ann", timeout=60)
     url_id = new_url_id()
-    markers = [client.post("/api/v1/tenants/demo/markers", headers=ann,
-                           json={"urlId": url_id, "x": 0.5, "y": 0.5, "text": f"marker {n}"}).json()["marker"]["id"]
-               for n in range(10)]
+    markers = [rest.create_marker(url_id, f"marker {n}").json()["marker"]["id"] for n in range(10)]
+    ann = rest.headers
     answers = send_concurrently(server, [("DELETE", f"/api/v1/tenants/demo/markers/{marker_id}", {"headers": ann})
                                          for marker_id in markers for _ in range(2)])
     assert [sorted(status for status, _, _ in answers[n:n + 2]) for n in range(0, 20, 2)] == [[200, 404]] * 10
@@ -180,13 +170,11 @@ def test_concurrent_deletes_of_one_marker_succeed_once_and_log_one_event(server:
 
 
 def test_an_edit_racing_the_delete_of_its_comment_logs_nothing_when_it_loses(server: ServerProcess) -> None:
-    client = httpx.Client(base_url=server.url, timeout=60)
-    ann = sign_in(client, server, {"name": "Ann"})
+    rest = Rest(server, "Ann", timeout=60)
+    ann = rest.headers
     prefix = "/api/v1/tenants/demo"
-    marker = client.post(f"{prefix}/markers", headers=ann,
-                         json={"urlId": new_url_id(), "x": 0.5, "y": 0.5, "text": "stays"}).json()["marker"]
-    replies = [client.post(f"{prefix}/markers/{marker['id']}/comments", headers=ann,
-                           json={"text": f"reply {n}"}).json()["comment"]["id"] for n in range(10)]
+    marker = rest.create_marker(new_url_id(), "stays").json()["marker"]
+    replies = [rest.reply(marker["id"], f"reply {n}").json()["comment"]["id"] for n in range(10)]
     requests: list[Request] = []
     for comment_id in replies:
         requests += [("PATCH", f"{prefix}/comments/{comment_id}", {"headers": ann, "json": {"text": "edited"}}),

@@ -11,21 +11,20 @@ make many changes from one address (rate limits are tested in test_security).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
-import httpx
 import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 from tests.conftest import ServerProcess, new_id, new_url_id
+from tests.live import TIMEOUT, live, recv_event, recv_text, send_subscribe, subscribe
+from tests.rest import Rest, ok
 
-TIMEOUT = 5
 MAX_FRAME_BYTES = 4 * 1024
-HEARTBEAT = '{"type":"heartbeat"}'
 FOREIGN_ORIGIN = "http://evil.example"
+
+
 @pytest.fixture(scope="module")
 def server(unlimited_server: ServerProcess) -> ServerProcess:
     return unlimited_server
@@ -34,51 +33,6 @@ def server(unlimited_server: ServerProcess) -> ServerProcess:
 @pytest.fixture
 def fresh_server(unlimited_fresh_server: ServerProcess) -> ServerProcess:
     return unlimited_fresh_server
-
-
-class Rest:
-    """Changes over REST; as Alice (a signed-in user) unless other headers are given. Bob is another one."""
-
-    def __init__(self, server: ServerProcess) -> None:
-        self.server = server
-        self.client = httpx.Client(base_url=f"{server.url}/api/v1/tenants/demo", timeout=10)
-        self.alice = server.sign_in("Alice")
-        self.bob = server.sign_in("Bob")
-
-    def _ok(self, response: httpx.Response) -> dict[str, Any]:
-        assert response.status_code in (200, 201), response.text
-        return response.json()
-
-    def _as(self, headers: dict[str, str] | None) -> dict[str, str]:
-        return self.alice if headers is None else headers
-
-    def token(self, headers: dict[str, str] | None = None) -> str:
-        return self._as(headers)["Authorization"].removeprefix("Bearer ")
-
-    def create(self, url_id: str, text: str = "first", headers: dict[str, str] | None = None, **extra: Any) -> dict[str, Any]:
-        body = {"urlId": url_id, "x": 0.5, "y": 0.5, "text": text, **extra}
-        return self._ok(self.client.post("/markers", json=body, headers=self._as(headers)))
-
-    def reply(self, marker_id: str, text: str, headers: dict[str, str] | None = None, **extra: Any) -> dict[str, Any]:
-        body = {"text": text, **extra}
-        return self._ok(self.client.post(f"/markers/{marker_id}/comments", json=body, headers=self._as(headers)))
-
-    def edit(self, comment_id: str, text: str, headers: dict[str, str] | None = None, **extra: Any) -> dict[str, Any]:
-        body = {"text": text, **extra}
-        return self._ok(self.client.patch(f"/comments/{comment_id}", json=body, headers=self._as(headers)))
-
-    def delete_comment(self, comment_id: str, headers: dict[str, str] | None = None, **params: str) -> dict[str, Any]:
-        return self._ok(self.client.delete(f"/comments/{comment_id}", params=params, headers=self._as(headers)))
-
-    def delete_marker(self, marker_id: str, headers: dict[str, str] | None = None, **params: str) -> dict[str, Any]:
-        return self._ok(self.client.delete(f"/markers/{marker_id}", params=params, headers=self._as(headers)))
-
-
-@contextmanager
-def live(server: ServerProcess) -> Iterator[ClientConnection]:
-    """A socket on the demo tenant, from the server's own origin (the one the demo tenant allows)."""
-    with connect(server.ws_url, origin=server.url, open_timeout=TIMEOUT, close_timeout=TIMEOUT) as ws:
-        yield ws
 
 
 def refusal(url: str, origin: str | None) -> tuple[int, str]:
@@ -91,38 +45,14 @@ def refusal(url: str, origin: str | None) -> tuple[int, str]:
     return closed.value.rcvd.code, closed.value.rcvd.reason
 
 
-def recv_text(ws: ClientConnection) -> str:
-    """The next text frame, skipping heartbeats (a subscribed socket gets one every few seconds)."""
-    while True:
-        frame = ws.recv(timeout=TIMEOUT)
-        assert isinstance(frame, str), frame
-        if frame != HEARTBEAT:
-            return frame
-
-
-def recv(ws: ClientConnection) -> dict[str, Any]:
-    return json.loads(recv_text(ws))
-
-
-def subscribe_frame(ws: ClientConnection, url_id: str, **extra: Any) -> dict[str, Any]:
-    ws.send(json.dumps({"type": "subscribe", "urlId": url_id, **extra}))
-    answer = recv(ws)
-    assert answer["type"] == "subscribed", answer
-    return answer
-
-
-def subscribe(ws: ClientConnection, url_id: str, **extra: Any) -> int:
-    return subscribe_frame(ws, url_id, **extra)["seq"]
-
-
 def assert_next_is_pong(ws: ClientConnection) -> None:
     """Nothing was queued before this pong: the socket received nothing else, and is usable."""
     ws.send('{"type":"ping"}')
-    assert recv(ws) == {"type": "pong"}
+    assert recv_event(ws) == {"type": "pong"}
 
 
 def assert_error_frame(ws: ClientConnection, code: str) -> dict[str, Any]:
-    frame = recv(ws)
+    frame = recv_event(ws)
     assert set(frame) == {"type", "error", "message"}, frame
     assert frame["type"] == "error"
     assert frame["error"] == code, frame
@@ -159,33 +89,33 @@ def test_ping_answers_pong_after_subscribing(server: ServerProcess) -> None:
 
 def test_subscribing_to_a_never_commented_image_answers_seq_0(server: ServerProcess) -> None:
     with live(server) as ws:
-        assert subscribe(ws, new_url_id()) == 0
+        assert subscribe(ws, new_url_id())["seq"] == 0
 
 
 def test_subscribing_answers_the_images_current_seq(server: ServerProcess, rest: Rest) -> None:
     url_id = new_url_id()
-    marker_id = rest.create(url_id)["marker"]["id"]
-    rest.reply(marker_id, "two")
+    marker_id = ok(rest.create_marker(url_id))["marker"]["id"]
+    ok(rest.reply(marker_id, "two"))
     with live(server) as ws:
-        assert subscribe(ws, url_id) == 2
+        assert subscribe(ws, url_id)["seq"] == 2
 
 
 def test_a_first_subscribe_answers_the_images_epoch_and_asks_for_a_snapshot(server: ServerProcess, rest: Rest) -> None:
     url_id = new_url_id()
     with live(server) as ws:
-        answer = subscribe_frame(ws, url_id)
+        answer = subscribe(ws, url_id)
     assert (answer["seq"], answer["epoch"], answer["resume"], answer["reason"]) == (0, None, False, "new")
     assert answer["heartbeat"] > 0
-    rest.create(url_id)
-    epoch = rest.client.get("/snapshot", params={"urlId": url_id}).json()["epoch"]
+    ok(rest.create_marker(url_id))
+    epoch = rest.snapshot(url_id).json()["epoch"]
     with live(server) as ws:
-        answer = subscribe_frame(ws, url_id)
+        answer = subscribe(ws, url_id)
     assert (answer["seq"], answer["epoch"], answer["resume"]) == (1, epoch, False)
 
 
 def test_subscribed_frame_is_compact_json(server: ServerProcess) -> None:
     with live(server) as ws:
-        ws.send(json.dumps({"type": "subscribe", "urlId": new_url_id()}))
+        send_subscribe(ws, new_url_id())
         frame = recv_text(ws)
     assert frame == json.dumps(json.loads(frame), separators=(",", ":"), ensure_ascii=False)
 
@@ -197,38 +127,39 @@ def test_rest_changes_arrive_in_seq_order_with_their_broadcast_id_and_match_the_
     fresh_server: ServerProcess,
 ) -> None:
     rest, url_id = Rest(fresh_server), new_url_id()
+    bob = rest.sign_in("Bob")
     bids = [new_id("bcast") for _ in range(6)]
     with live(fresh_server) as ws:
-        assert subscribe(ws, url_id) == 0
+        assert subscribe(ws, url_id)["seq"] == 0
         frames: list[str] = []
 
         def next_event() -> dict[str, Any]:
             frames.append(recv_text(ws))
             return json.loads(frames[-1])
 
-        created = rest.create(url_id, "hello", broadcastId=bids[0])
+        created = ok(rest.create_marker(url_id, "hello", broadcastId=bids[0]))
         marker = created["marker"]
         event = next_event()
         # The image's first event carries its epoch (for viewers that opened it before it existed).
         assert event == created == {"type": "new-image-chat", "seq": 1, "broadcastId": bids[0],
                                     "epoch": created["epoch"], "marker": marker}
 
-        reply = rest.reply(marker["id"], "a reply", headers=rest.bob, broadcastId=bids[1])
+        reply = ok(rest.reply(marker["id"], "a reply", headers=bob, broadcastId=bids[1]))
         event = next_event()
         assert event == reply and event["broadcastId"] == bids[1]  # the REST answer is the event
         assert (event["seq"], event["change"], event["comment"]["text"]) == (2, "comment-added", "a reply")
 
-        edited = rest.edit(reply["comment"]["id"], "edited", headers=rest.bob, broadcastId=bids[2])
+        edited = ok(rest.edit(reply["comment"]["id"], "edited", headers=bob, broadcastId=bids[2]))
         event = next_event()
         assert event == edited and event["broadcastId"] == bids[2]
         assert (event["seq"], event["change"], event["comment"]["text"]) == (3, "comment-edited", "edited")
 
-        deleted = rest.delete_comment(reply["comment"]["id"], headers=rest.bob, broadcastId=bids[3])
+        deleted = ok(rest.delete_comment(reply["comment"]["id"], headers=bob, broadcastId=bids[3]))
         event = next_event()
         assert event == deleted and event["broadcastId"] == bids[3]
         assert (event["seq"], event["change"], event["commentId"]) == (4, "comment-deleted", reply["comment"]["id"])
 
-        rest.delete_marker(marker["id"], broadcastId=bids[4])
+        ok(rest.delete_marker(marker["id"], broadcastId=bids[4]))
         event = next_event()
         assert event == {"type": "deleted-image-chat", "seq": 5, "broadcastId": bids[4], "markerId": marker["id"]}
 
@@ -245,10 +176,10 @@ def test_rest_changes_arrive_in_seq_order_with_their_broadcast_id_and_match_the_
 
 def test_deleting_a_threads_last_comment_broadcasts_deleted_image_chat(fresh_server: ServerProcess) -> None:
     rest, url_id, bid = Rest(fresh_server), new_url_id(), new_id("bcast")
-    marker = rest.create(url_id)["marker"]
+    marker = ok(rest.create_marker(url_id))["marker"]
     with live(fresh_server) as ws:
-        assert subscribe(ws, url_id) == 1
-        answer = rest.delete_comment(marker["comments"][0]["id"], broadcastId=bid)
+        assert subscribe(ws, url_id)["seq"] == 1
+        answer = ok(rest.delete_comment(marker["comments"][0]["id"], broadcastId=bid))
         frame = recv_text(ws)
     # The REST answer is the live event itself: its author applies it by the same path.
     assert answer == json.loads(frame) == {"type": "deleted-image-chat", "seq": 2, "broadcastId": bid, "markerId": marker["id"]}
@@ -259,7 +190,7 @@ def test_an_event_without_broadcast_id_carries_null(fresh_server: ServerProcess)
     rest, url_id = Rest(fresh_server), new_url_id()
     with live(fresh_server) as ws:
         subscribe(ws, url_id)
-        rest.create(url_id)
+        ok(rest.create_marker(url_id))
         frame = recv_text(ws)
     assert json.loads(frame)["broadcastId"] is None
     assert stored_events(fresh_server) == [(1, "new-image-chat", None, frame)]
@@ -270,7 +201,7 @@ def test_non_ascii_and_html_travel_verbatim_as_utf8(fresh_server: ServerProcess)
     zoe = fresh_server.sign_in("Zoë 李")
     with live(fresh_server) as ws:
         subscribe(ws, url_id)
-        rest.create(url_id, "<img src=x onerror=alert(1)> 再见", headers=zoe)
+        ok(rest.create_marker(url_id, "<img src=x onerror=alert(1)> 再见", headers=zoe))
         frame = recv_text(ws)
     assert f'"author":{{"id":"{fresh_server.author_id(zoe)}","name":"Zoë 李"}}' in frame
     assert '"text":"<img src=x onerror=alert(1)> 再见"' in frame
@@ -282,9 +213,9 @@ def test_two_subscribers_of_an_image_both_receive_each_event(server: ServerProce
     with live(server) as first, live(server) as second:
         subscribe(first, url_id)
         subscribe(second, url_id)
-        marker_id = rest.create(url_id)["marker"]["id"]
+        marker_id = ok(rest.create_marker(url_id))["marker"]["id"]
         assert recv_text(first) == recv_text(second)
-        rest.reply(marker_id, "both see this")
+        ok(rest.reply(marker_id, "both see this"))
         frame = recv_text(first)
         assert json.loads(frame)["comment"]["text"] == "both see this"
         assert recv_text(second) == frame
@@ -297,8 +228,8 @@ def test_a_subscriber_of_another_image_receives_nothing(server: ServerProcess, r
     with live(server) as watcher, live(server) as bystander:
         subscribe(watcher, watched)
         subscribe(bystander, other)
-        marker_id = rest.create(watched)["marker"]["id"]
-        rest.reply(marker_id, "only for watchers")
+        marker_id = ok(rest.create_marker(watched))["marker"]["id"]
+        ok(rest.reply(marker_id, "only for watchers"))
         assert json.loads(recv_text(watcher))["type"] == "new-image-chat"
         assert json.loads(recv_text(watcher))["type"] == "image-chat-updated"
         assert_next_is_pong(bystander)
@@ -308,7 +239,7 @@ def test_an_unsubscribed_connection_receives_no_events(server: ServerProcess, re
     url_id = new_url_id()
     with live(server) as idle, live(server) as watcher:
         subscribe(watcher, url_id)
-        rest.create(url_id)
+        ok(rest.create_marker(url_id))
         recv_text(watcher)
         assert_next_is_pong(idle)
 
@@ -319,7 +250,7 @@ def test_a_subscriber_leaving_does_not_stop_events_for_the_others(server: Server
         subscribe(staying, url_id)
         with live(server) as leaving:
             subscribe(leaving, url_id)
-        rest.create(url_id)
+        ok(rest.create_marker(url_id))
         assert json.loads(recv_text(staying))["type"] == "new-image-chat"
 
 
@@ -329,7 +260,7 @@ def test_resubscribing_after_every_viewer_left_still_receives_events(server: Ser
         subscribe(ws, url_id)
     with live(server) as ws:
         subscribe(ws, url_id)
-        rest.create(url_id)
+        ok(rest.create_marker(url_id))
         assert json.loads(recv_text(ws))["seq"] == 1
 
 
@@ -337,7 +268,8 @@ def test_new_image_chat_with_a_100_character_comment_is_under_1_kib(fresh_server
     rest, url_id = Rest(fresh_server), new_url_id()
     with live(fresh_server) as ws:
         subscribe(ws, url_id)
-        rest.create(url_id, "c" * 100, broadcastId=new_id("bcast"), id=new_id("marker"), commentId=new_id("comment"))
+        ok(rest.create_marker(url_id, "c" * 100, broadcastId=new_id("bcast"), id=new_id("marker"),
+                              commentId=new_id("comment")))
         frame = recv_text(ws)
     size = len(frame.encode("utf-8"))
     print(f"new-image-chat with a 100-character comment: {size} bytes on the wire")
@@ -427,8 +359,8 @@ def test_a_tenant_field_in_subscribe_is_ignored(server: ServerProcess, rest: Res
     """The tenant is the one in the socket's path; a subscribe frame cannot name another."""
     url_id = new_url_id()
     with live(server) as ws:
-        assert subscribe(ws, url_id, tenant=tenant) == 0
-        marker_id = rest.create(url_id)["marker"]["id"]
+        assert subscribe(ws, url_id, tenant=tenant)["seq"] == 0
+        marker_id = ok(rest.create_marker(url_id))["marker"]["id"]
         event = json.loads(recv_text(ws))
         assert (event["type"], event["marker"]["id"]) == ("new-image-chat", marker_id)
 
@@ -439,10 +371,10 @@ def test_a_tenant_field_in_subscribe_is_ignored(server: ServerProcess, rest: Res
 def test_subscribing_with_a_valid_token_receives_events_as_without_one(server: ServerProcess, rest: Rest) -> None:
     url_id = new_url_id()
     with live(server) as signed_in, live(server) as anonymous:
-        answer = subscribe_frame(signed_in, url_id, token=rest.token())
+        answer = subscribe(signed_in, url_id, token=rest.token())
         assert (answer["seq"], answer["resume"], answer["reason"]) == (0, False, "new")
         subscribe(anonymous, url_id)
-        rest.create(url_id)
+        ok(rest.create_marker(url_id))
         frame = recv_text(signed_in)
         assert json.loads(frame)["type"] == "new-image-chat"
         assert recv_text(anonymous) == frame
@@ -462,7 +394,7 @@ def test_subscribe_with_a_bad_token_answers_an_error_frame(
     server: ServerProcess, token: Any, code: str, field: str | None
 ) -> None:
     with live(server) as ws:
-        ws.send(json.dumps({"type": "subscribe", "urlId": new_url_id(), "token": token}))
+        send_subscribe(ws, new_url_id(), token=token)
         frame = assert_error_frame(ws, code)
         if field is not None:
             assert frame["message"].startswith(f"{field}: "), frame
@@ -470,11 +402,12 @@ def test_subscribe_with_a_bad_token_answers_an_error_frame(
 
 
 def test_subscribe_with_a_tampered_token_answers_invalid_token(server: ServerProcess, rest: Rest) -> None:
+    bob = rest.sign_in("Bob")
     version, _, signature = rest.token().split(".")
-    _, bob_claims, _ = rest.token(rest.bob).split(".")
+    _, bob_claims, _ = rest.token(bob).split(".")
     for token in [rest.token() + "x", f"{version}.{bob_claims}.{signature}"]:
         with live(server) as ws:
-            ws.send(json.dumps({"type": "subscribe", "urlId": new_url_id(), "token": token}))
+            send_subscribe(ws, new_url_id(), token=token)
             assert_error_frame(ws, "invalid_token")
             assert_next_is_pong(ws)
 
@@ -482,7 +415,7 @@ def test_subscribe_with_a_tampered_token_answers_invalid_token(server: ServerPro
 def test_subscribe_with_a_non_ascii_token_signature_answers_invalid_token(server: ServerProcess, rest: Rest) -> None:
     forged = rest.token().rsplit(".", 1)[0] + ".é"
     with live(server) as ws:
-        ws.send(json.dumps({"type": "subscribe", "urlId": new_url_id(), "token": forged}))
+        send_subscribe(ws, new_url_id(), token=forged)
         assert_error_frame(ws, "invalid_token")
         assert_next_is_pong(ws)
 
@@ -490,12 +423,12 @@ def test_subscribe_with_a_non_ascii_token_signature_answers_invalid_token(server
 def test_a_failed_subscribe_leaves_the_connection_free_to_subscribe(server: ServerProcess, rest: Rest) -> None:
     url_id = new_url_id()
     with live(server) as ws:
-        ws.send(json.dumps({"type": "subscribe", "urlId": ""}))
+        send_subscribe(ws, "")
         assert_error_frame(ws, "invalid_field")
-        ws.send(json.dumps({"type": "subscribe", "urlId": url_id, "token": "garbage"}))
+        send_subscribe(ws, url_id, token="garbage")
         assert_error_frame(ws, "invalid_token")
-        assert subscribe(ws, url_id, token=rest.token()) == 0
-        rest.create(url_id)
+        assert subscribe(ws, url_id, token=rest.token())["seq"] == 0
+        ok(rest.create_marker(url_id))
         assert json.loads(recv_text(ws))["type"] == "new-image-chat"
 
 
@@ -503,11 +436,11 @@ def test_a_second_subscribe_answers_already_subscribed_and_keeps_the_first(serve
     first, second = new_url_id(), new_url_id()
     with live(server) as ws:
         subscribe(ws, first)
-        ws.send(json.dumps({"type": "subscribe", "urlId": second}))
+        send_subscribe(ws, second)
         assert_error_frame(ws, "already_subscribed")
         assert_next_is_pong(ws)
-        rest.create(second)
-        marker_id = rest.create(first)["marker"]["id"]
+        ok(rest.create_marker(second))
+        marker_id = ok(rest.create_marker(first))["marker"]["id"]
         event = json.loads(recv_text(ws))
         assert (event["type"], event["marker"]["id"]) == ("new-image-chat", marker_id)
         assert_next_is_pong(ws)
@@ -517,7 +450,7 @@ def test_a_second_subscribe_to_the_same_image_answers_already_subscribed(server:
     url_id = new_url_id()
     with live(server) as ws:
         subscribe(ws, url_id)
-        ws.send(json.dumps({"type": "subscribe", "urlId": url_id}))
+        send_subscribe(ws, url_id)
         assert_error_frame(ws, "already_subscribed")
         assert_next_is_pong(ws)
 
@@ -549,7 +482,7 @@ def padded_ping(size: int) -> str:
 def test_a_frame_of_exactly_4_kib_is_accepted(server: ServerProcess) -> None:
     with live(server) as ws:
         ws.send(padded_ping(MAX_FRAME_BYTES))
-        assert recv(ws) == {"type": "pong"}
+        assert recv_event(ws) == {"type": "pong"}
 
 
 def test_a_frame_over_4_kib_closes_the_connection_with_1009(server: ServerProcess) -> None:
@@ -573,5 +506,5 @@ def test_after_an_oversized_frame_the_server_keeps_serving_others(server: Server
         with live(server) as newcomer:
             assert_next_is_pong(newcomer)
             subscribe(newcomer, url_id)
-            rest.create(url_id)
+            ok(rest.create_marker(url_id))
             assert recv_text(newcomer) == recv_text(bystander)

@@ -29,13 +29,16 @@ from websockets.typing import Origin
 from websockets.uri import parse_uri
 
 from imagechat import limits, protocol
+from tests import live
 from tests.conftest import NO_RATE_LIMITS, ServerProcess, new_id, new_url_id, wait_until
+from tests.rest import Rest
 
 EVENTS = 1000
 COMMENT = "c" * protocol.MAX_COMMENT_CHARS
 SOCKETS = 50  # the per-address cap
 RESUMES_PER_SOCKET = 30
 WATCH_SECONDS = 10  # how long the server is watched while the non-reading sockets press on it
+REPLAY_TIMEOUT = 60  # a whole replay of the big image may come before a pong
 
 
 # -- helpers ------------------------------------------------------------------------------------
@@ -99,39 +102,22 @@ def snapshot_seconds(server: ServerProcess, url_id: str) -> float:
 
 
 def create_markers(server: ServerProcess, url_id: str, count: int, text: str = COMMENT) -> None:
-    headers = server.sign_in("Ada")
-    with httpx.Client(base_url=f"{server.url}/api/v1/tenants/demo", headers=headers, timeout=30) as client:
+    with Rest(server, "Ada", timeout=30) as author:
         def create(_: int) -> None:
-            body = {"urlId": url_id, "x": 0.5, "y": 0.5, "text": text, "id": new_id("marker"), "commentId": new_id("comment")}
-            answer = client.post("/markers", json=body)
+            answer = author.create_marker(url_id, text, id=new_id("marker"), commentId=new_id("comment"))
             assert answer.status_code == 201, answer.text
 
         with ThreadPoolExecutor(4) as pool:
             list(pool.map(create, range(count)))
 
 
-def subscribe(ws: ClientConnection, url_id: str, **position) -> dict:
-    ws.send(json.dumps({"type": "subscribe", "urlId": url_id, **position}))
-    answer = json.loads(ws.recv(timeout=10))
-    assert answer["type"] == "subscribed", answer
-    return answer
-
-
-def frames_until_pong(ws: ClientConnection) -> Iterator[str]:
-    """Every frame the server queued before answering a ping (frames on one socket keep their order)."""
-    ws.send('{"type":"ping"}')
-    while (frame := ws.recv(timeout=60)) != '{"type":"pong"}':
-        if frame != '{"type":"heartbeat"}':
-            yield frame
-
-
 def events_up_to(ws: ClientConnection, last: int) -> list[int]:
     """The seqs of the events the server queued before a pong, and then up to `last` (live events
     may still be on their way: batching holds them a few milliseconds); nothing more after it."""
-    seqs = event_seqs(list(frames_until_pong(ws)))
+    seqs = event_seqs(list(live.frames_until_pong(ws, REPLAY_TIMEOUT)))
     while last not in seqs:
         seqs += event_seqs([ws.recv(timeout=30)])
-    assert event_seqs(list(frames_until_pong(ws))) == []
+    assert event_seqs(list(live.frames_until_pong(ws, REPLAY_TIMEOUT))) == []
     return seqs
 
 
@@ -213,10 +199,10 @@ def test_a_reader_resuming_over_and_over_gets_a_bounded_replay_then_reload_frame
     server, url_id = big_image
     sent_before = metric(server, "imagechat_pubsub_bytes_total")
     with connect(server.ws_url, origin=server.url, max_size=None) as ws:
-        seq = subscribe(ws, url_id)["seq"]
+        seq = live.subscribe(ws, url_id, timeout=10)["seq"]
         for _ in range(20):
             ws.send(json.dumps({"type": "resume", "since": seq - EVENTS}))
-        frames = list(frames_until_pong(ws))
+        frames = list(live.frames_until_pong(ws, REPLAY_TIMEOUT))
     received = sum(len(frame.encode()) for frame in frames)
     replays = event_seqs(frames).count(seq - EVENTS + 1)
     reloads = frames.count('{"type":"reload","reason":"too_many_resumes"}')
@@ -230,13 +216,13 @@ def test_a_reader_resuming_over_and_over_gets_a_bounded_replay_then_reload_frame
 def test_live_events_during_a_paged_replay_are_neither_lost_nor_repeated(big_image) -> None:
     server, url_id = big_image
     with connect(server.ws_url, origin=server.url, max_size=None) as ws:
-        epoch = subscribe(ws, url_id)["epoch"]
+        epoch = live.subscribe(ws, url_id, timeout=10)["epoch"]
     seq = current_seq(server, url_id)
     since = seq - 900  # under the replay limit even with the changes made meanwhile
     writer = threading.Thread(target=create_markers, args=(server, url_id, 30, "during the replay"))
     with connect(server.ws_url, origin=server.url, max_size=None) as ws:
         writer.start()
-        acknowledged = subscribe(ws, url_id, since=since, epoch=epoch)
+        acknowledged = live.subscribe(ws, url_id, since=since, epoch=epoch, timeout=10)
         assert acknowledged["resume"] is True
         # Subscribing from `since`: every later event exactly once, in order, replayed or live.
         assert events_up_to(ws, seq + 30) == list(range(since + 1, seq + 31))
@@ -314,7 +300,7 @@ def test_handshakes_abandoned_half_way_give_their_connection_slot_back(server_wi
 def test_a_socket_that_does_not_subscribe_in_time_is_closed_with_4408(server_with) -> None:
     server = server_with("--subscribe-timeout-seconds", "0.5")
     with connect(server.ws_url, origin=server.url) as idle, connect(server.ws_url, origin=server.url) as watcher:
-        subscribe(watcher, new_url_id())
+        live.subscribe(watcher, new_url_id(), timeout=10)
         for _ in range(3):  # pings do not keep an unsubscribed socket open
             idle.send('{"type":"ping"}')
             assert json.loads(idle.recv(timeout=5)) == {"type": "pong"}

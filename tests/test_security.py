@@ -17,6 +17,8 @@ from websockets.sync.client import connect
 
 from imagechat.security.sso import sign_sso
 from tests.conftest import wait_until
+from tests.live import subscribe_answer
+from tests.rest import Rest
 
 OTHER_ORIGIN = "https://other.example"
 SERVER_KEY = "test-signing-key-known-to-the-tests"
@@ -40,8 +42,8 @@ def api(server, tenant: str = "demo") -> str:
 
 
 def create_marker(server, headers, url_id="img-1", text="hello", tenant="demo") -> httpx.Response:
-    return httpx.post(f"{api(server, tenant)}/markers", headers=headers,
-                      json={"urlId": url_id, "x": 0.5, "y": 0.5, "text": text})
+    with Rest(server, None, tenant) as rest:
+        return rest.create_marker(url_id, text, headers=headers)
 
 
 def made_token(claims: dict, key: str = SERVER_KEY) -> str:
@@ -54,11 +56,6 @@ def assert_error(response: httpx.Response, status: int, code: str) -> None:
     assert response.status_code == status, response.text
     assert response.json()["error"] == code, response.text
     assert response.json()["message"]
-
-
-def subscribe(ws, url_id: str) -> dict:
-    ws.send(json.dumps({"type": "subscribe", "urlId": url_id}))
-    return json.loads(ws.recv(timeout=5))
 
 
 # -- tenants --------------------------------------------------------------------------------------
@@ -98,8 +95,8 @@ def test_a_subscriber_of_another_tenant_never_receives_this_tenants_events(serve
     ada = server.sign_in("Ada")
     other_url = server.ws_url.replace("/tenants/demo/", "/tenants/other/")
     with connect(server.ws_url, origin=server.url) as here, connect(other_url, origin=OTHER_ORIGIN) as there:
-        subscribe(here, "shared-name")
-        subscribe(there, "shared-name")  # the same urlId, in another tenant
+        subscribe_answer(here, "shared-name")
+        subscribe_answer(there, "shared-name")  # the same urlId, in another tenant
         create_marker(server, ada, url_id="shared-name")
         assert json.loads(here.recv(timeout=5))["type"] == "new-image-chat"
         there.send(json.dumps({"type": "ping"}))
@@ -136,7 +133,7 @@ def test_a_forbidden_origin_cannot_change_anything(server):
     assert server.rows() == before
     assert create_marker(server, ada).status_code == 201  # the allowed origin can
     with connect(server.ws_url, origin=server.url) as ws:
-        assert subscribe(ws, "img-1")["type"] == "subscribed"
+        assert subscribe_answer(ws, "img-1")["type"] == "subscribed"
 
 
 def test_a_refused_websocket_closes_with_a_code_the_browser_can_read(server):
@@ -194,7 +191,7 @@ def test_forged_tampered_expired_and_foreign_tokens_are_refused(server, other_te
     with connect(server.ws_url, origin=server.url) as ws:
         ws.send(json.dumps({"type": "subscribe", "urlId": "a", "token": f"{token}x"}))
         assert json.loads(ws.recv(timeout=5))["error"] == "invalid_token"
-        assert subscribe(ws, "a")["type"] == "subscribed"  # still usable
+        assert subscribe_answer(ws, "a")["type"] == "subscribed"  # still usable
     assert server.rows() == before
 
 
@@ -282,7 +279,7 @@ def test_only_authors_change_their_things_and_moderators_may_delete(server):
     assert_error(httpx.patch(f"{api(server)}/comments/{comment_id}", headers=moderator, json={"text": "x"}),
                  403, "forbidden")  # moderators delete, they do not put words in others' mouths
     with connect(server.ws_url, origin=server.url) as ws:
-        subscribe(ws, "moderated")
+        subscribe_answer(ws, "moderated")
         assert httpx.delete(f"{api(server)}/comments/{reply['comment']['id']}", headers=moderator).status_code == 200
         assert httpx.delete(f"{api(server)}/markers/{marker['id']}", headers=moderator).status_code == 200
         assert [json.loads(ws.recv(timeout=5))["type"] for _ in range(2)] == ["image-chat-updated", "deleted-image-chat"]
@@ -334,7 +331,7 @@ def test_live_connections_per_address_are_capped(server_with):
             connect(server.ws_url, origin=server.url)
         assert refused.value.response.status_code == 429
     with connect(server.ws_url, origin=server.url) as ws:  # freed when they closed
-        assert subscribe(ws, f"img-{uuid4().hex}")["type"] == "subscribed"
+        assert subscribe_answer(ws, f"img-{uuid4().hex}")["type"] == "subscribed"
 
 
 def test_a_flood_of_websocket_frames_gets_rate_limited_error_frames_and_no_work(server):

@@ -141,12 +141,12 @@ async def administer(tenants: Tenants, args: argparse.Namespace) -> None:
     if args.action == "create":
         show(await tenants.create(args.name, args.origin, args.id, args.readonly), with_secret=True)
     elif args.action == "update":
-        show(await tenants.change(args.id, origins=args.origin, readonly=args.readonly))
+        show(await tenants.update(args.id, origins=args.origin, readonly=args.readonly))
     elif args.action == "list":
         for tenant in await tenants.all():
             show(tenant)
     elif args.action == "rotate-secret":
-        show(await tenants.change(args.id, new_secret=True), with_secret=True)
+        show(await tenants.update(args.id, new_secret=True), with_secret=True)
     elif args.action == "delete":
         await tenants.delete(args.id)
         print(f"deleted tenant {args.id}")

@@ -103,7 +103,7 @@ class Tenants:
             rows = (await conn.execute(select(tenants).order_by(tenants.c.id))).mappings()
             return [_tenant(row) for row in rows]
 
-    async def change(self, tenant_id: str, *, origins: list[str] | None = None,
+    async def update(self, tenant_id: str, *, origins: list[str] | None = None,
                      readonly: bool | None = None, new_secret: bool = False) -> Tenant:
         values: dict[str, object] = {}
         if origins is not None:
