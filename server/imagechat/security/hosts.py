@@ -4,18 +4,37 @@ allows `self` would take its requests for the demo site's own."""
 
 from __future__ import annotations
 
+import socket
+
 from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 LOCAL_NAMES = ("localhost", "127.0.0.1", "::1")
+WILDCARD_BINDS = ("0.0.0.0", "::", "")
 ANY = "*"
 
 
 def allowed_hosts(configured: str, bind_host: str) -> frozenset[str]:
-    """The configured names, or by default the bound address and the local names."""
+    """The configured names, or by default the bound address and the local names; bound to every
+    address (`--host 0.0.0.0`), also this machine's own name and the addresses it resolves to, so
+    that the demo opened from another machine of the network works out of the box."""
     names = [name.strip().lower() for name in configured.split(",") if name.strip()]
-    return frozenset(names or [*LOCAL_NAMES, bind_host.lower()])
+    if names:
+        return frozenset(names)
+    defaults = {*LOCAL_NAMES, bind_host.lower()}
+    if bind_host in WILDCARD_BINDS:
+        defaults |= _machine_names()
+    return frozenset(defaults)
+
+
+def _machine_names() -> set[str]:
+    hostname = socket.gethostname().lower()
+    try:
+        addresses = {info[4][0] for info in socket.getaddrinfo(hostname, None)}
+    except OSError:  # a host name the machine cannot resolve: its name alone
+        addresses = set()
+    return {hostname, socket.getfqdn().lower(), *addresses}
 
 
 def host_name(host_header: str) -> str:
