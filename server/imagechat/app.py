@@ -30,7 +30,7 @@ from imagechat.security.headers import SecurityHeadersMiddleware
 from imagechat.security.hosts import HostMiddleware, allowed_hosts
 from imagechat.security.tenants import Tenants
 from imagechat.security.tokens import TokenSigner, signing_key
-from imagechat.services import Services, State
+from imagechat.services import Services, State, services
 from imagechat.storage.database import create_engine
 from imagechat.storage.errors import StorageError
 from imagechat.storage.store import Store
@@ -71,6 +71,11 @@ def public_file(path: Path) -> Route:
 async def widget_protocol(_request: Request) -> FileResponse:
     """The wire protocol's one definition, loaded by the widget as `imagechat_widget.protocol`."""
     return FileResponse(Path(protocol.__file__), media_type="text/x-python")
+
+
+async def preflight(request: Request, tenant_id: str) -> str:
+    """A CORS preflight is the guard's decision, like every other request."""
+    return await services(request).guard.preflight(request, tenant_id)
 
 
 async def http_error(request: Request, exc: Exception) -> Response:
@@ -145,6 +150,6 @@ def create_app(settings: Settings) -> Starlette:
         middleware=[
             Middleware(HostMiddleware, hosts=allowed_hosts(settings.allowed_hosts, settings.host)),
             Middleware(SecurityHeadersMiddleware),
-            Middleware(CorsMiddleware),
+            Middleware(CorsMiddleware, preflight=preflight),
         ],
     )

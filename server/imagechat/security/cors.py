@@ -10,6 +10,7 @@ but itself, and lets the widget tell "not allowed here" from "the network is dow
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.requests import Request
@@ -17,7 +18,6 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from imagechat.errors import ApiError
-from imagechat.services import services
 
 _TENANT_PATH = re.compile(r"^/api/v1/tenants/([^/]+)/")
 # What a site's page loads to run the widget: readable by any origin.
@@ -32,8 +32,10 @@ def let_read(scope: Scope, origin: str) -> None:
 
 
 class CorsMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, preflight: Callable[[Request, str], Awaitable[str]]) -> None:
+        """`preflight(request, tenant_id)`: the origin that may call, or an ApiError (the guard's)."""
         self.app = app
+        self.preflight = preflight
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = Headers(scope=scope) if scope["type"] == "http" else None
@@ -57,11 +59,9 @@ class CorsMiddleware:
 
         await self.app(scope, receive, send_with_cors)
 
-    @staticmethod
-    async def _preflight(scope: Scope, tenant_id: str) -> Response:
-        request = Request(scope)
+    async def _preflight(self, scope: Scope, tenant_id: str) -> Response:
         try:
-            origin = await services(request).guard.preflight(request, tenant_id)
+            origin = await self.preflight(Request(scope), tenant_id)
         except ApiError as error:
             return JSONResponse(error.as_json(), status_code=error.status, headers=error.headers)
         return Response(status_code=204, headers={
