@@ -26,6 +26,7 @@ class Rest:
                  timeout: float = 10) -> None:
         self.server = server
         self.tenant = tenant
+        self.prefix = f"/api/v1/tenants/{tenant}"
         self.client = httpx.Client(base_url=f"{server.url}/api/v1/tenants/{tenant}", timeout=timeout)
         self.headers = {"Origin": server.url} if name is None else self.sign_in(name)
 
@@ -63,6 +64,12 @@ class Rest:
 
     def thread(self, marker_id: str, **params: Any) -> httpx.Response:
         return self.client.get(f"/markers/{marker_id}/comments", params=params)
+
+    def raw(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """Any request, with `path` taken from the server's root (not the tenant's), e.g.
+        `raw("GET", "/demo/")` or `raw("POST", f"{rest.prefix}/markers", content=...)`; no headers
+        are added."""
+        return self.client.request(method, f"{self.server.url}{path}", **kwargs)
 
     def close(self) -> None:
         self.client.close()

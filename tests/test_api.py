@@ -21,6 +21,7 @@ import httpx
 import pytest
 
 from tests.conftest import ServerProcess, new_id, new_url_id
+from tests.rest import Rest
 
 MAX_BODY_BYTES = 16 * 1024
 MAX_TEXT_CHARS = 2000
@@ -38,47 +39,43 @@ def fresh_server(unlimited_fresh_server: ServerProcess) -> ServerProcess:
     return unlimited_fresh_server
 
 
-class Api:
-    """Thin httpx wrapper naming the endpoints; every method returns the raw response.
+class Api(Rest):
+    """The shared REST client (`Rest`) with what the API validation tests need besides: two users,
+    a raw-field `create`, session sign-in answers, and a snapshot read with no urlId at all.
 
     `alice` and `bob` are the headers of two signed-in users (two sessions, two authors); changes
     are sent as Alice unless other headers are given. Snapshots are read with no token and no Origin.
     """
 
     def __init__(self, server: ServerProcess, tenant: str = "demo", users: "Api | None" = None) -> None:
-        self.server = server
-        self.client = httpx.Client(base_url=server.url, timeout=10)
-        self.prefix = f"/api/v1/tenants/{tenant}"
+        super().__init__(server, name=None, tenant=tenant)
         if users is not None:
             self.alice, self.alice_author = users.alice, users.alice_author
             self.bob, self.bob_author = users.bob, users.bob_author
         else:
             self.alice, self.alice_author = self.session("Alice")
             self.bob, self.bob_author = self.session("Bob")
+        self.headers = self.alice
 
     def with_tenant(self, tenant: str) -> "Api":
         """The same users (signed in on demo) calling another tenant's paths."""
         return Api(self.server, tenant, users=self)
 
-    def sign_in(self, body: Any, headers: dict[str, str] | None = None) -> httpx.Response:
+    def post_session(self, body: Any, headers: dict[str, str] | None = None) -> httpx.Response:
         """POST .../sessions from the server's own origin, unless other headers are given."""
         headers = {"Origin": self.server.url} if headers is None else headers
-        return self.client.post(f"{self.prefix}/sessions", json=body, headers=headers)
+        return self.client.post("/sessions", json=body, headers=headers)
 
     def session(self, name: str) -> tuple[dict[str, str], dict[str, str]]:
         """A new signed-in user: the headers to send changes with, and the author the server made."""
-        answer = ok(Api.sign_in(self, {"name": name}), 201)
+        answer = ok(self.post_session({"name": name}), 201)
         return {"Authorization": f"Bearer {answer['token']}", "Origin": self.server.url}, answer["author"]
 
-    def _as(self, headers: dict[str, str] | None) -> dict[str, str]:
-        return self.alice if headers is None else headers
-
-    def snapshot(self, url_id: str | None) -> httpx.Response:
-        params = {} if url_id is None else {"urlId": url_id}
-        return self.client.get(f"{self.prefix}/snapshot", params=params)
-
-    def thread(self, marker_id: str, **params: Any) -> httpx.Response:
-        return self.client.get(f"{self.prefix}/markers/{marker_id}/comments", params=params)
+    def snapshot(self, url_id: str | None, **params: Any) -> httpx.Response:
+        """As `Rest.snapshot`; with `url_id=None`, no urlId parameter at all."""
+        if url_id is None:
+            return self.client.get("/snapshot", params=params)
+        return super().snapshot(url_id, **params)
 
     def comments(self, marker_id: str) -> list[dict[str, Any]]:
         """A marker's whole thread, read page by page."""
@@ -92,22 +89,8 @@ class Api:
             params = {"after": page["next"]}
 
     def create(self, body: dict[str, Any] | None = None, headers: dict[str, str] | None = None, **fields: Any) -> httpx.Response:
-        return self.client.post(f"{self.prefix}/markers", json={**(body or {}), **fields}, headers=self._as(headers))
-
-    def reply(self, marker_id: str, headers: dict[str, str] | None = None, **fields: Any) -> httpx.Response:
-        return self.client.post(f"{self.prefix}/markers/{marker_id}/comments", json=fields, headers=self._as(headers))
-
-    def edit(self, comment_id: str, headers: dict[str, str] | None = None, **fields: Any) -> httpx.Response:
-        return self.client.patch(f"{self.prefix}/comments/{comment_id}", json=fields, headers=self._as(headers))
-
-    def delete_comment(self, comment_id: str, headers: dict[str, str] | None = None, **params: str) -> httpx.Response:
-        return self.client.delete(f"{self.prefix}/comments/{comment_id}", params=params, headers=self._as(headers))
-
-    def delete_marker(self, marker_id: str, headers: dict[str, str] | None = None, **params: str) -> httpx.Response:
-        return self.client.delete(f"{self.prefix}/markers/{marker_id}", params=params, headers=self._as(headers))
-
-    def raw(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        return self.client.request(method, path, **kwargs)
+        """POST .../markers with exactly these fields (`create_marker` fills in a valid marker)."""
+        return self.client.post("/markers", json={**(body or {}), **fields}, headers=self._as(headers))
 
 
 def token_claims(headers: dict[str, str]) -> dict[str, Any]:
@@ -485,14 +468,14 @@ def test_a_snapshot_is_revalidated_with_its_etag(api: Api) -> None:
     url_id = new_url_id()
     empty = api.snapshot(url_id)
     assert empty.headers["cache-control"] == "no-cache"
-    assert api.client.get(f"{api.prefix}/snapshot", params={"urlId": url_id},
+    assert api.client.get("/snapshot", params={"urlId": url_id},
                           headers={"If-None-Match": empty.headers["etag"]}).status_code == 304
     marker = ok(api.create(marker_body(url_id)), 201)["marker"]
     first = api.snapshot(url_id)
     assert first.headers["etag"] != empty.headers["etag"]
 
     def revalidate(tag: str) -> httpx.Response:
-        return api.client.get(f"{api.prefix}/snapshot", params={"urlId": url_id}, headers={"If-None-Match": tag})
+        return api.client.get("/snapshot", params={"urlId": url_id}, headers={"If-None-Match": tag})
 
     unchanged = revalidate(first.headers["etag"])
     assert (unchanged.status_code, unchanged.content) == (304, b"")
@@ -516,7 +499,7 @@ def test_a_read_only_switch_changes_the_snapshots_etag(fresh_server: ServerProce
         assert time.monotonic() < deadline
         time.sleep(0.1)
     assert answer.headers["etag"] != writable
-    refreshed = api.client.get(f"{api.prefix}/snapshot", params={"urlId": url_id}, headers={"If-None-Match": writable})
+    refreshed = api.client.get("/snapshot", params={"urlId": url_id}, headers={"If-None-Match": writable})
     assert refreshed.status_code == 200 and refreshed.json()["readonly"] is True
 
 
@@ -790,7 +773,7 @@ def test_body_of_exactly_16_kib_is_not_too_large(seeded: Seeded) -> None:
 
 def test_signing_in_answers_a_token_for_a_new_anonymous_author(seeded: Seeded) -> None:
     before = seeded.server.rows()
-    response = seeded.api.sign_in({"name": "Grace"})
+    response = seeded.api.post_session({"name": "Grace"})
     body = ok(response, 201)
     assert set(body) == {"token", "expiresAt", "author", "roles"}
     assert body["token"].startswith("v1.")
@@ -823,7 +806,7 @@ def test_bad_name_on_sign_in_is_400(seeded: Seeded, subtests: Any) -> None:
     for case, name in BAD_NAMES.items():
         with subtests.test(case):
             body = {} if name is ... else {"name": name}
-            seeded.rejects(lambda: seeded.api.sign_in(body), 400, "invalid_field", "name")
+            seeded.rejects(lambda: seeded.api.post_session(body), 400, "invalid_field", "name")
 
 
 def test_malformed_body_on_sign_in_is_400_invalid_json(seeded: Seeded, subtests: Any) -> None:
@@ -847,12 +830,12 @@ def refused_origins(server: ServerProcess) -> dict[str, dict[str, str]]:
 def test_sign_in_without_an_allowed_origin_is_403(seeded: Seeded, subtests: Any) -> None:
     for case, headers in refused_origins(seeded.server).items():
         with subtests.test(case):
-            seeded.rejects(lambda: seeded.api.sign_in({"name": "Eve"}, headers=headers), 403, "origin_not_allowed")
+            seeded.rejects(lambda: seeded.api.post_session({"name": "Eve"}, headers=headers), 403, "origin_not_allowed")
 
 
 def test_sign_in_on_an_unknown_tenant_is_404(seeded: Seeded) -> None:
     nope = seeded.api.with_tenant("nope")
-    seeded.rejects(lambda: nope.sign_in({"name": "Alice"}), 404, "tenant_not_found")
+    seeded.rejects(lambda: nope.post_session({"name": "Alice"}), 404, "tenant_not_found")
 
 
 # -- errors: tokens, origins and permissions ----------------------------------------------------
@@ -945,7 +928,7 @@ def test_signing_in_again_with_the_same_name_is_another_author(seeded: Seeded) -
 
 def test_same_author_id_with_another_name_is_still_the_author(seeded: Seeded) -> None:
     """Signing in again with a still valid anonymous token (to change one's name) keeps the author id."""
-    answer = ok(seeded.api.sign_in({"name": "Alice Renamed"}, headers=seeded.api.alice), 201)
+    answer = ok(seeded.api.post_session({"name": "Alice Renamed"}, headers=seeded.api.alice), 201)
     assert answer["author"] == {"id": seeded.api.alice_author["id"], "name": "Alice Renamed"}
     renamed = with_token(seeded.api.alice, answer["token"])
     assert token_claims(renamed)["n"] == "Alice Renamed"
