@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
+from imagechat import protocol
 from tests.conftest import ServerProcess, new_id, new_url_id
 from tests.rest import Rest
 
@@ -182,14 +183,15 @@ def test_create_marker_answers_201_with_its_event_using_client_ids(api: Api) -> 
     assert (marker["x"], marker["y"]) == (0.25, 0.75)
     assert marker["author"] == api.alice_author == {"id": api.server.author_id(api.alice), "name": "Alice"}
     assert isinstance(marker["createdAt"], int)
-    [comment] = marker["comments"]
-    assert comment == {
+    # The first comment says only what the marker does not: its author and times are the marker's.
+    assert marker["comments"] == [{"id": comment_id, "text": "Look here"}]
+    assert protocol.expand_new_marker(marker)["comments"] == [{
         "id": comment_id,
         "author": api.alice_author,
         "text": "Look here",
         "createdAt": marker["createdAt"],
         "updatedAt": marker["createdAt"],
-    }
+    }]
 
 
 def test_create_marker_without_client_ids_gets_server_ids(api: Api) -> None:
@@ -207,8 +209,8 @@ def test_snapshot_shows_the_created_marker_and_an_epoch(api: Api) -> None:
     assert snapshot["readonly"] is False
     assert snapshot["urlId"] == url_id
     assert snapshot["seq"] == created["seq"] == 1
-    assert re.fullmatch(r"[0-9a-f]{32}", snapshot["epoch"])
-    assert snapshot["markers"] == [{**created["marker"], "commentCount": 1}]
+    assert re.fullmatch(r"[\w-]{12}", snapshot["epoch"])
+    assert snapshot["markers"] == [{**protocol.expand_new_marker(created["marker"]), "commentCount": 1}]
 
 
 def test_reply_answers_201_with_its_event(api: Api) -> None:
@@ -232,7 +234,7 @@ def test_reply_answers_201_with_its_event(api: Api) -> None:
 
 def test_edit_answers_200_with_its_event(api: Api) -> None:
     url_id = new_url_id()
-    marker = ok(api.create(marker_body(url_id, "before")), 201)["marker"]
+    marker = protocol.expand_new_marker(ok(api.create(marker_body(url_id, "before")), 201)["marker"])
     comment = marker["comments"][0]
     body = ok(api.edit(comment["id"], text="after"), 200)
     assert set(body) == {"type", "seq", "broadcastId", "markerId", "change", "comment"}
@@ -248,7 +250,7 @@ def test_edit_answers_200_with_its_event(api: Api) -> None:
 
 def test_deleting_a_reply_answers_200_with_comment_deleted(api: Api) -> None:
     url_id = new_url_id()
-    marker = ok(api.create(marker_body(url_id)), 201)["marker"]
+    marker = protocol.expand_new_marker(ok(api.create(marker_body(url_id)), 201)["marker"])
     reply = ok(api.reply(marker["id"], headers=api.bob, text="to delete"), 201)["comment"]
     body = ok(api.delete_comment(reply["id"], headers=api.bob), 200)
     assert body == {"type": "image-chat-updated", "seq": 3, "broadcastId": None, "markerId": marker["id"],
@@ -312,7 +314,7 @@ def test_seq_increases_by_exactly_one_per_change_and_the_snapshot_follows(api: A
     snapshot = ok(api.snapshot(url_id), 200)
     assert snapshot["seq"] == 6
     assert snapshot["epoch"] == epoch
-    assert snapshot["markers"] == [{**second["marker"], "commentCount": 1}]
+    assert snapshot["markers"] == [{**protocol.expand_new_marker(second["marker"]), "commentCount": 1}]
 
 
 def test_images_are_separate_conversations_with_their_own_seq(api: Api) -> None:
@@ -328,7 +330,7 @@ def test_non_ascii_author_name_round_trips(api: Api) -> None:
     url_id = new_url_id()
     zoe, zoe_author = api.session("Zoë 李")
     assert zoe_author["name"] == "Zoë 李"
-    marker = ok(api.create(marker_body(url_id), headers=zoe), 201)["marker"]
+    marker = protocol.expand_new_marker(ok(api.create(marker_body(url_id), headers=zoe), 201)["marker"])
     assert marker["author"]["name"] == "Zoë 李"
     assert marker["comments"][0]["author"]["name"] == "Zoë 李"
     reply = ok(api.reply(marker["id"], headers=zoe, text="再见"), 201)["comment"]
@@ -355,7 +357,7 @@ def test_a_name_of_exactly_the_maximum_length_is_accepted(api: Api) -> None:
 @pytest.mark.parametrize(("x", "y"), [(0, 0), (1, 1), (0.0, 1.0), (0.5, 0.123456789)])
 def test_coordinates_on_the_bounds_are_accepted(api: Api, x: float, y: float) -> None:
     marker = ok(api.create(urlId=new_url_id(), x=x, y=y, text="edge"), 201)["marker"]
-    assert (marker["x"], marker["y"]) == (round(x, 5), round(y, 5))
+    assert (marker["x"], marker["y"]) == (protocol.round_position(x), protocol.round_position(y))
 
 
 def test_text_of_exactly_the_maximum_length_is_accepted(api: Api) -> None:
@@ -413,7 +415,7 @@ def test_an_images_first_change_carries_its_epoch_in_the_answer_and_the_event(fr
 
 def test_a_snapshot_carries_each_threads_first_comment_and_its_count(api: Api) -> None:
     url_id = new_url_id()
-    marker = ok(api.create(marker_body(url_id, "first")), 201)["marker"]
+    marker = protocol.expand_new_marker(ok(api.create(marker_body(url_id, "first")), 201)["marker"])
     for text in ("second", "third"):
         ok(api.reply(marker["id"], headers=api.bob, text=text), 201)
     [shown] = ok(api.snapshot(url_id), 200)["markers"]
@@ -446,7 +448,7 @@ def test_a_thread_is_read_in_pages_of_at_most_100_oldest_first(api: Api) -> None
 
 
 def test_a_thread_page_is_as_new_as_its_seq(api: Api) -> None:
-    marker = ok(api.create(marker_body(new_url_id())), 201)["marker"]
+    marker = protocol.expand_new_marker(ok(api.create(marker_body(new_url_id())), 201)["marker"])
     reply = ok(api.reply(marker["id"], text="later"), 201)
     page = ok(api.thread(marker["id"]), 200)
     assert page == {"markerId": marker["id"], "seq": reply["seq"], "comments": [marker["comments"][0], reply["comment"]],
@@ -785,7 +787,7 @@ def test_signing_in_answers_a_token_for_a_new_anonymous_author(seeded: Seeded) -
     assert seeded.server.rows() == before  # a session is a signed token: nothing is stored
     grace = {"Authorization": f"Bearer {body['token']}", "Origin": seeded.server.url}
     assert seeded.server.author_id(grace) == body["author"]["id"]
-    marker = ok(seeded.api.create(marker_body(new_url_id()), headers=grace), 201)["marker"]
+    marker = protocol.expand_new_marker(ok(seeded.api.create(marker_body(new_url_id()), headers=grace), 201)["marker"])
     assert marker["author"] == marker["comments"][0]["author"] == body["author"]
 
 
@@ -901,7 +903,7 @@ def test_changes_without_an_allowed_origin_are_403(seeded: Seeded, subtests: Any
 
 def test_the_author_comes_from_the_token_not_the_body(api: Api) -> None:
     impostor = {"author": {"id": api.bob_author["id"], "name": "Bob"}, "authorId": api.bob_author["id"], "name": "Bob"}
-    marker = ok(api.create(marker_body(new_url_id(), **impostor)), 201)["marker"]
+    marker = protocol.expand_new_marker(ok(api.create(marker_body(new_url_id(), **impostor)), 201)["marker"])
     assert marker["author"] == marker["comments"][0]["author"] == api.alice_author
     assert ok(api.reply(marker["id"], text="r", **impostor), 201)["comment"]["author"] == api.alice_author
 

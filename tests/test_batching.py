@@ -1,9 +1,14 @@
-"""Batching of one image's live events, and the frames it makes (in process, real event loop)."""
+"""Batching of one image's live events, and the frames it makes (in process, real event loop).
+Arrival times come from a clock the test moves: a rate is played without waiting for it."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+
+import pytest
+from websockets.frames import Frame as WireFrame, Opcode
+from websockets.streams import StreamReader
 
 from tests.services import run
 from imagechat.broker import Envelope
@@ -19,10 +24,25 @@ def seqs(frame: Frame) -> list[int]:
     return [e["seq"] for e in decoded["events"]] if decoded["type"] == "batch" else [decoded["seq"]]
 
 
-def new_batcher(window: float, max_events: int = 50) -> tuple[Batcher, list[Frame]]:
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def new_batcher(window: float, max_events: int = 50, clock: Clock | None = None) -> tuple[Batcher, list[Frame]]:
     """Inside a running loop: a batcher and the frames it emits."""
     frames: list[Frame] = []
-    return Batcher(window, max_events, frames.append), frames
+    return Batcher(window, max_events, frames.append, clock), frames
+
+
+def play(batcher: Batcher, clock: Clock, gaps: list[float], first_seq: int = 1) -> None:
+    """One event after each gap (seconds), in the clock's time."""
+    for seq, gap in enumerate(gaps, first_seq):
+        clock.now += gap
+        batcher.add(event(seq))
 
 
 def test_without_a_window_every_event_goes_alone_at_once():
@@ -35,17 +55,51 @@ def test_without_a_window_every_event_goes_alone_at_once():
     run(body())
 
 
-def test_the_first_event_after_a_quiet_spell_goes_at_once_and_followers_wait_for_the_window():
+def test_an_image_that_is_not_busy_gets_every_event_at_once():
     async def body() -> None:
-        batcher, frames = new_batcher(0.2)
-        batcher.add(event(1))
-        assert [seqs(frame) for frame in frames] == [[1]]  # no added delay when quiet
-        batcher.add(event(2))
-        batcher.add(event(3))
-        assert len(frames) == 1  # within the window: waiting
-        await asyncio.sleep(0.3)
-        assert [seqs(frame) for frame in frames] == [[1], [2, 3]]
-        assert json.loads(frames[1].text)["type"] == "batch"
+        clock = Clock()
+        batcher, frames = new_batcher(0.05, clock=clock)
+        # 20 events a second (one per window), with the jitter of a real writer: two of them may
+        # come together; never three within one window.
+        play(batcher, clock, [0.05, 0.05, 0.08, 0.02, 0.05, 0.03, 0.07, 0.05, 0.01, 0.09])
+        assert [seqs(frame) for frame in frames] == [[seq] for seq in range(1, 11)]  # no wait, no batch
+
+    run(body())
+
+
+def test_a_busy_image_batches_from_its_third_event_within_a_window_until_the_window_ends():
+    async def body() -> None:
+        clock, frames, flushed = Clock(), [], asyncio.Event()
+
+        def emit(frame: Frame) -> None:
+            frames.append(frame)
+            flushed.set()
+
+        batcher = Batcher(0.05, 50, emit, clock)
+        play(batcher, clock, [0, 0.001, 0.001, 0.001, 0.001])
+        assert [seqs(frame) for frame in frames] == [[1], [2]]  # two at once: not busy yet
+        flushed.clear()
+        await asyncio.wait_for(flushed.wait(), timeout=5)  # the window's timer
+        assert [seqs(frame) for frame in frames] == [[1], [2], [3, 4, 5]]
+        assert json.loads(frames[2].text)["type"] == "batch"
+
+    run(body())
+
+
+def test_a_busy_image_sends_at_most_one_frame_per_window_and_is_quick_again_once_it_calms_down():
+    async def body() -> None:
+        clock = Clock()
+        batcher, frames = new_batcher(0.05, clock=clock)
+        play(batcher, clock, [0, 0.001, 0.001])  # busy: 3 waits for the window
+        clock.now += 0.05
+        batcher.flush()  # what the window's timer does
+        play(batcher, clock, [0.001], first_seq=4)  # within a window of the last frame: waits
+        clock.now += 0.05
+        batcher.flush()
+        assert [seqs(frame) for frame in frames] == [[1], [2], [3], [4]]
+        play(batcher, clock, [0.1, 0.05, 0.05], first_seq=5)  # calm again: each at once
+        assert [seqs(frame) for frame in frames][4:] == [[5], [6], [7]]
+        batcher.cancel()
 
     run(body())
 
@@ -53,10 +107,10 @@ def test_the_first_event_after_a_quiet_spell_goes_at_once_and_followers_wait_for
 def test_a_full_batch_goes_before_its_window_ends():
     async def body() -> None:
         batcher, frames = new_batcher(30, max_events=3)
-        for seq in range(1, 8):
+        for seq in range(1, 9):
             batcher.add(event(seq))
-        # 1 at once, then each 3 as soon as they waited: the 30 s window never ran out.
-        assert [seqs(frame) for frame in frames] == [[1], [2, 3, 4], [5, 6, 7]]
+        # 1 and 2 at once (not busy yet), then each 3 as soon as they waited: the 30 s window never ran out.
+        assert [seqs(frame) for frame in frames] == [[1], [2], [3, 4, 5], [6, 7, 8]]
         batcher.cancel()
 
     run(body())
@@ -65,13 +119,24 @@ def test_a_full_batch_goes_before_its_window_ends():
 def test_cancel_stops_the_window():
     async def body() -> None:
         batcher, frames = new_batcher(0.05)
-        batcher.add(event(1))
-        batcher.add(event(2))
+        for seq in (1, 2, 3):
+            batcher.add(event(seq))
         batcher.cancel()
         await asyncio.sleep(0.1)
-        assert [seqs(frame) for frame in frames] == [[1]]
+        assert [seqs(frame) for frame in frames] == [[1], [2]]
 
     run(body())
+
+
+def test_a_frame_on_the_wire_is_an_unmasked_text_frame_built_once():
+    frame = Frame.of([event(1, "é€" * 100)])
+    reader = StreamReader()
+    reader.feed_data(frame.wire)
+    with pytest.raises(StopIteration) as parsed_whole:  # the parser needs no more bytes
+        next(WireFrame.parse(reader.read_exact, mask=False))
+    parsed = parsed_whole.value.value
+    assert (parsed.opcode, parsed.fin, parsed.data) == (Opcode.TEXT, True, frame.text.encode())
+    assert frame.wire is frame.wire  # built once, for every socket
 
 
 def test_a_frame_is_measured_in_utf8_bytes_once():

@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from imagechat.security.sso import sign_sso
+from imagechat import protocol
 from tests.conftest import NO_RATE_LIMITS, ServerProcess, new_url_id
 from tests.rest import Rest
 from tests.services import run
@@ -61,7 +62,7 @@ def replay(events: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     state: dict[str, dict[str, Any]] = {}
     for event in events:
         if event["type"] == "new-image-chat":
-            state[event["marker"]["id"]] = event["marker"]
+            state[event["marker"]["id"]] = protocol.expand_new_marker(event["marker"])
         elif event["type"] == "deleted-image-chat":
             del state[event["markerId"]]
         else:

@@ -508,3 +508,29 @@ def test_after_an_oversized_frame_the_server_keeps_serving_others(server: Server
             subscribe(newcomer, url_id)
             ok(rest.create_marker(url_id))
             assert recv_text(newcomer) == recv_text(bystander)
+
+
+# -- compression ----------------------------------------------------------------------------------
+
+
+def test_compression_is_declined_by_default(server: ServerProcess, rest: Rest) -> None:
+    url_id = new_url_id()
+    with live(server) as ws:  # the client offers permessage-deflate, as browsers do
+        assert ws.protocol.extensions == []
+        subscribe(ws, url_id)
+        ok(rest.create_marker(url_id, "plain"))
+        assert recv_event(ws)["type"] == "new-image-chat"
+
+
+def test_with_ws_deflate_clients_that_offer_it_get_compressed_frames_and_others_plain_ones(server_with) -> None:
+    server = server_with("--ws-deflate")
+    url_id = new_url_id()
+    with live(server) as compressed, live(server, compression=None) as plain:
+        assert [extension.name for extension in compressed.protocol.extensions] == ["permessage-deflate"]
+        assert plain.protocol.extensions == []
+        subscribe(compressed, url_id)
+        subscribe(plain, url_id)
+        ok(Rest(server).create_marker(url_id, "the same words, squeezed or not"))
+        frame = recv_text(compressed)
+        assert json.loads(frame)["type"] == "new-image-chat" and recv_text(plain) == frame
+        assert_next_is_pong(compressed)

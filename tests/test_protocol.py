@@ -6,6 +6,8 @@ from __future__ import annotations
 import ast
 import json
 import re
+import secrets
+import uuid
 from pathlib import Path
 
 import httpx
@@ -137,3 +139,77 @@ def test_frames_are_compact_json() -> None:
         "type": "subscribe", "urlId": "u", "token": "t", "since": 3, "epoch": None}
     assert protocol.refusal_close_code(403) == protocol.CLOSE_ORIGIN_NOT_ALLOWED
     assert protocol.REFUSED_BY_CLOSE_CODE[protocol.refusal_close_code(404)] == protocol.TENANT_NOT_FOUND
+
+
+# -- new-image-chat: what the wire carries --------------------------------------------------------
+
+# A documented budget (not a timing): a new thread with a 100-character comment, as the server
+# makes it, weighs at most this many bytes encoded.
+NEW_IMAGE_CHAT_BUDGET_BYTES = 400
+STAMP = 1_718_000_000_123  # a 13-digit ms timestamp
+
+
+def new_rows(text: str, id_chars: int = 11, x: float = 0.4231, y: float = 0.6183) -> tuple[dict, dict]:
+    """A marker row and its first comment's, as the store makes them: ids of `id_chars` characters
+    (secrets.token_urlsafe(8) makes 11), an anonymous author ("anon-" + 16), one timestamp."""
+    author_id = "anon-" + secrets.token_urlsafe(12)
+    marker_id = secrets.token_urlsafe(id_chars * 3 // 4)
+    assert len(marker_id) == id_chars and len(author_id) == 21
+    marker_row = {"tenant_id": "demo", "id": marker_id, "image_id": 7, "x": x, "y": y,
+                  "author_id": author_id, "author_name": "Alice Martin", "created_at": STAMP, "updated_at": STAMP}
+    comment_row = {"tenant_id": "demo", "id": secrets.token_urlsafe(id_chars * 3 // 4), "marker_id": marker_id,
+                   "author_id": author_id, "author_name": "Alice Martin", "text": text,
+                   "created_at": STAMP, "updated_at": STAMP}
+    return marker_row, comment_row
+
+
+def test_a_new_image_chat_with_a_100_character_comment_fits_its_budget() -> None:
+    text = "A" * 100
+    broadcast_id = str(uuid.uuid4())
+    # Before: 16-character ids, positions to 5 decimals, the first comment whole.
+    marker_row, comment_row = new_rows(text, id_chars=16, x=0.42314, y=0.61834)
+    before = protocol.dumps(protocol.event(protocol.NEW_IMAGE_CHAT, 123456, broadcast_id,
+                                           marker=protocol.marker_json(marker_row, [protocol.comment_json(comment_row)])))
+    # Now: 11-character ids, positions to 4 decimals, the first comment without the marker's author and time.
+    marker_row, comment_row = new_rows(text, x=protocol.round_position(0.42314), y=protocol.round_position(0.61834))
+    now = protocol.dumps(protocol.event(protocol.NEW_IMAGE_CHAT, 123456, broadcast_id,
+                                        marker=protocol.new_marker_json(marker_row, comment_row)))
+    print(f"new-image-chat with a 100-character comment: {len(before.encode())} bytes before, "
+          f"{len(now.encode())} bytes now")
+    assert len(now.encode("utf-8")) <= NEW_IMAGE_CHAT_BUDGET_BYTES
+    assert json.loads(now)["marker"]["comments"][0]["text"] == text  # where readers (and the bench) find it
+    assert json.loads(now)["marker"]["comments"][0] == {"id": comment_row["id"], "text": text}
+
+
+def test_a_new_marker_expands_to_what_the_whole_marker_says() -> None:
+    marker_row, comment_row = new_rows("hello")
+    whole = protocol.marker_json(marker_row, [protocol.comment_json(comment_row)])
+    assert protocol.expand_new_marker(protocol.new_marker_json(marker_row, comment_row)) == whole
+    # A first comment that differs from its marker (not what the store makes today) keeps what differs.
+    other = {**comment_row, "author_id": "sso:u42", "author_name": "Dana", "created_at": STAMP + 1,
+             "updated_at": STAMP + 9}
+    sent = protocol.new_marker_json(marker_row, other)
+    assert set(sent["comments"][0]) == {"id", "text", "author", "createdAt", "updatedAt"}
+    assert protocol.expand_new_marker(sent) == protocol.marker_json(marker_row, [protocol.comment_json(other)])
+    edited = {**comment_row, "updated_at": STAMP + 5}
+    assert protocol.new_marker_json(marker_row, edited)["comments"][0] == {
+        "id": edited["id"], "text": "hello", "updatedAt": STAMP + 5}
+    assert protocol.expand_new_marker(protocol.new_marker_json(marker_row, edited)) == protocol.marker_json(
+        marker_row, [protocol.comment_json(edited)])
+
+
+def test_expanding_leaves_whole_markers_and_the_given_marker_alone() -> None:
+    marker_row, comment_row = new_rows("hello")
+    whole = protocol.marker_json(marker_row, [protocol.comment_json(comment_row)])
+    assert protocol.expand_new_marker(whole) is whole
+    sent = protocol.new_marker_json(marker_row, comment_row)
+    kept = json.loads(protocol.dumps(sent))
+    protocol.expand_new_marker(sent)
+    assert sent == kept
+
+
+def test_positions_keep_four_decimals() -> None:
+    assert protocol.POSITION_DECIMALS == 4
+    assert protocol.round_position(0.123456) == 0.1235
+    assert protocol.round_position(0.0) == 0 and protocol.round_position(1.0) == 1
+    assert protocol.round_position(protocol.round_position(0.98765)) == protocol.round_position(0.98765)

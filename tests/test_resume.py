@@ -36,7 +36,7 @@ def test_subscribe_without_position_asks_for_a_snapshot(server):
     with live(server) as ws:
         ack = subscribe(ws, url_id)
         assert ack["type"] == "subscribed" and ack["seq"] == 2 and ack["resume"] is False
-        assert ack["reason"] == "new" and ack["heartbeat"] > 0 and len(ack["epoch"]) == 32
+        assert ack["reason"] == "new" and ack["heartbeat"] > 0 and isinstance(ack["epoch"], str) and ack["epoch"]
         assert events_until_pong(ws) == []
 
 

@@ -546,3 +546,114 @@ def test_a_deleted_cursor_starts_the_walk_over_within_bounds():
     assert not unlucky.finished
     unlucky.cursor_gone()
     assert unlucky.finished  # given up: the thread stays partial, for a later opening
+
+
+# -- new-image-chat on the wire: the first comment leaves out what its marker says -----------------
+
+from imagechat_widget import protocol  # noqa: E402
+
+
+def rows_of(m):
+    """The stored rows behind a new marker and its first comment (as the server's store has them)."""
+    [c] = m["comments"]
+    marker_row = {"tenant_id": "demo", "id": m["id"], "image_id": 1, "x": m["x"], "y": m["y"],
+                  "author_id": m["author"]["id"], "author_name": m["author"]["name"],
+                  "created_at": m["createdAt"], "updated_at": m["createdAt"]}
+    comment_row = {"tenant_id": "demo", "id": c["id"], "marker_id": m["id"], "author_id": c["author"]["id"],
+                   "author_name": c["author"]["name"], "text": c["text"],
+                   "created_at": c["createdAt"], "updated_at": c["updatedAt"]}
+    return marker_row, comment_row
+
+
+def on_the_wire(event):
+    """`event` as the server sends it: a new marker built by `protocol.new_marker_json`."""
+    if event["type"] != "new-image-chat":
+        return event
+    return {**event, "marker": protocol.new_marker_json(*rows_of(event["marker"]))}
+
+
+WIRE_HISTORY = [on_the_wire(event) for event in HISTORY]
+
+
+def test_the_wire_history_leaves_the_first_comments_author_and_times_out():
+    assert WIRE_HISTORY[0]["marker"]["comments"] == [{"id": "c1", "text": "first"}]
+    assert WIRE_HISTORY[2]["marker"]["comments"] == [{"id": "c3", "text": "other", "createdAt": 1}]  # not the marker's 3
+
+
+def test_a_new_marker_off_the_wire_shows_its_first_comment_whole():
+    state = loaded()
+    for event in WIRE_HISTORY[:3]:
+        assert state.receive(event)
+    assert state.view() == server_state_after(3)
+    [first, reply] = state.marker("m1")["comments"]
+    assert first == {"id": "c1", "author": {"id": "ada", "name": "Ada"}, "text": "first", "createdAt": 1, "updatedAt": 1}
+    assert reply["author"]["name"] == "Bob"
+
+
+def test_applying_an_event_off_the_wire_changes_neither_the_event_nor_earlier_markers():
+    markers = {}
+    event = WIRE_HISTORY[0]
+    before = copy.deepcopy(event)
+    apply_event(markers, event)
+    apply_event(markers, event)
+    assert event == before
+    assert markers == server_state_after(1)
+
+
+def test_a_first_comment_that_differs_from_its_marker_keeps_what_differs():
+    m = marker("m9", comment("c9", author="bob", stamp=5), stamp=4)
+    m["comments"][0]["updatedAt"] = 6
+    sent = on_the_wire(created(1, m))
+    assert sent["marker"]["comments"] == [{"id": "c9", "text": "hi", "author": {"id": "bob", "name": "Bob"},
+                                           "createdAt": 5, "updatedAt": 6}]
+    state = loaded()
+    state.receive(sent)
+    assert state.marker("m9") == m
+
+
+def test_a_batch_or_replay_off_the_wire_in_any_order_shows_what_whole_events_show():
+    state = loaded()
+    for index in (2, 0, 1, 0, 2):  # disorder and repeats, as a replay after a gap brings them
+        state.receive(WIRE_HISTORY[index])
+    assert state.view() == server_state_after(3)
+
+
+def test_an_own_new_marker_looks_the_same_before_and_after_its_compact_answer_and_echo():
+    """Shown at once (the widget's proposal carries whole comments), then the REST answer (the
+    committed event, compact) and the echo (the same) arrive: nothing the user sees changes."""
+    state = loaded()
+    mine = marker("m1", comment("c1", "mine", stamp=7), stamp=7)
+    state.propose("b-1", created(None, mine, "b-1"), 0)
+    shown = copy.deepcopy(state.view())
+    answer = on_the_wire(created(1, mine, "b-1"))
+    state.accepted("b-1", 1)
+    state.receive(answer)  # the REST answer, applied like the echo
+    assert state.view() == shown and state.pending == {}
+    assert not state.receive(answer)  # the echo: a repeat
+    assert state.view() == shown
+    assert state.ordered_markers()[0]["comments"][0]["createdAt"] == 7
+
+
+def test_a_sibling_tabs_committed_new_marker_shows_whole():
+    """A sibling tab posts its proposal (whole), then its REST answer (compact) as `committed`."""
+    state = loaded()
+    theirs = marker("m1", comment("c1", "from the other tab", stamp=3), stamp=3)
+    state.propose("b-9", created(None, theirs, "b-9"), 0)
+    state.receive(on_the_wire(created(1, theirs, "b-9")))
+    assert state.pending == {} and state.view() == {"m1": theirs}
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    order=st.permutations(range(len(HISTORY))),
+    repeats=deliveries,
+    whole=st.lists(st.booleans(), min_size=len(HISTORY), max_size=len(HISTORY)),
+    upto=st.integers(min_value=1, max_value=len(HISTORY)),
+)
+def test_whole_and_compact_new_markers_in_any_mix_and_order_converge(order, repeats, whole, upto):
+    """Whole events (an own proposal's shape) and compact ones (the server's) of the history's
+    first `upto` events, in any order and repeated."""
+    state = loaded()
+    for index in [i for i in list(order) + list(repeats) if i < upto]:
+        state.receive(HISTORY[index] if whole[index] else WIRE_HISTORY[index])
+    assert state.view() == server_state_after(upto)

@@ -102,8 +102,9 @@ def create_app(settings: Settings) -> Starlette:
         tokens = TokenSigner(await signing_key(engine, settings.secret_key))
         usage = Usage(engine, settings.usage_flush_seconds)
         usage.start()
+        store = Store(engine, settings.max_markers_per_image)
         services = Services(
-            settings=settings, store=Store(engine, settings.max_markers_per_image), tenants=tenants,
+            settings=settings, store=store, tenants=tenants,
             tokens=tokens, guard=Guard(tenants, tokens, settings), broker=broker, hub=hub, usage=usage,
         )
         try:
@@ -112,6 +113,7 @@ def create_app(settings: Settings) -> Starlette:
             await hub.close()
             await usage.stop()
             await broker.disconnect()
+            await store.close()
             await engine.dispose()
 
     public = settings.public_dir

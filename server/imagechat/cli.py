@@ -33,10 +33,12 @@ def main(argv: list[str] | None = None) -> None:
     serve = commands.add_parser("serve", help="migrate the database, then serve the API, widget and demo")
     for option in dataclasses.fields(Settings):
         if option.name not in NOT_FLAGS:
-            serve.add_argument(
-                "--" + option.name.replace("_", "-"), type=type(option.default),
-                help=f"env IMAGECHAT_{option.name.upper()}, default {option.default!r}",
-            )
+            flag, env = "--" + option.name.replace("_", "-"), f"env IMAGECHAT_{option.name.upper()}"
+            if isinstance(option.default, bool):  # --ws-deflate / --no-ws-deflate
+                serve.add_argument(flag, action=argparse.BooleanOptionalAction, default=None,
+                                   help=f"{env} (1 or 0), default {'on' if option.default else 'off'}")
+            else:
+                serve.add_argument(flag, type=type(option.default), help=f"{env}, default {option.default!r}")
     database_only = [commands.add_parser("migrate", help="bring the database to the latest schema"),
                      commands.add_parser("rotate-epochs",
                                          help="after restoring a backup: clients reload instead of resuming")]
@@ -121,7 +123,8 @@ def serve_forever(settings: Settings) -> None:
         ws=ws_protocol,
         timeout_keep_alive=settings.keep_alive_seconds,
         ws_max_size=protocol.MAX_FRAME_BYTES,
-        ws_per_message_deflate=False,  # events are small; compression costs CPU and gains little
+        # Off by default: measured in benchmarks/deflate.py (README, "What a viewer costs").
+        ws_per_message_deflate=settings.ws_deflate,
         log_level="info",
     )
 

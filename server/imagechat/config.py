@@ -31,6 +31,10 @@ class Settings:
     # (0 turns batching off); at most this many events per batch.
     batch_window_seconds: float = 0.05
     batch_max_events: int = 50
+    # permessage-deflate on live WebSockets. Off: it costs a compression per frame and per viewer
+    # (the frame can no longer be built once for all of them) and a compressor's memory per
+    # socket, for events of a few hundred bytes; see the README's "What a viewer costs".
+    ws_deflate: bool = False
     # Usage counts are added to the database this often (and at shutdown).
     usage_flush_seconds: float = 5.0
     max_markers_per_image: int = limits.MAX_MARKERS_PER_IMAGE
@@ -56,6 +60,16 @@ class Settings:
         for option in dataclasses.fields(cls):
             raw = os.environ.get(f"IMAGECHAT_{option.name.upper()}")
             if raw:
-                values[option.name] = type(option.default)(raw)
+                values[option.name] = parse_bool(raw) if isinstance(option.default, bool) else type(option.default)(raw)
         values.update({key: value for key, value in overrides.items() if value is not None})
         return cls(**values)  # type: ignore[arg-type]
+
+
+def parse_bool(raw: str) -> bool:
+    """An on/off environment variable: 1/true/yes/on or 0/false/no/off (bool("0") would be True)."""
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError(f"not an on/off value: {raw!r}")

@@ -102,6 +102,16 @@ MAX_COMMENTS_PER_THREAD = 500
 THREAD_PAGE_COMMENTS = 100  # comments per page of a thread (its default and its most)
 MAX_BODY_BYTES = 16 * 1024  # of a REST request
 MAX_FRAME_BYTES = 4 * 1024  # of a WebSocket frame from a client (larger: closed with 1009)
+# A marker's position (fractions of the image's width and height) is kept to this many decimals:
+# 1/10,000 of the image, under a CSS pixel for any image shown less than 10,000 px wide, which is
+# all a pointer can point at. Fewer digits on the wire; the widget rounds where the user clicks.
+POSITION_DECIMALS = 4
+
+
+def round_position(fraction: float) -> float:
+    """A position as the wire carries it and the server stores it."""
+    return round(fraction, POSITION_DECIMALS)
+
 
 # -- encoding -----------------------------------------------------------------------------------
 
@@ -145,6 +155,46 @@ def marker_json(row: dict, comments: list) -> dict:
         "createdAt": row["created_at"],
         "comments": comments,
     }
+
+
+def new_marker_json(marker_row: dict, comment_row: dict) -> dict:
+    """The marker of a `new-image-chat` event (and of the REST answer to its creation, which is the
+    same committed event): the marker with its thread's first comment, sent without repeating what
+    the marker says. The comment carries `id` and `text`, and only when they differ its `author`
+    (else the marker's), `createdAt` (else the marker's) and `updatedAt` (else its `createdAt`).
+    `expand_new_marker` puts them back; snapshots and thread pages carry whole comments."""
+    comment = {"id": comment_row["id"], "text": comment_row["text"]}
+    if (comment_row["author_id"], comment_row["author_name"]) != (marker_row["author_id"], marker_row["author_name"]):
+        comment["author"] = {"id": comment_row["author_id"], "name": comment_row["author_name"]}
+    if comment_row["created_at"] != marker_row["created_at"]:
+        comment["createdAt"] = comment_row["created_at"]
+    if comment_row["updated_at"] != comment_row["created_at"]:
+        comment["updatedAt"] = comment_row["updated_at"]
+    return marker_json(marker_row, [comment])
+
+
+def expand_new_marker(marker: dict) -> dict:
+    """The marker of a `new-image-chat` event with its comments whole (as `comment_json` makes
+    them): what `new_marker_json` left out, filled in from the marker. A whole marker is returned
+    as it is; the one given is never changed."""
+    comments = []
+    filled = False
+    for comment in marker["comments"]:
+        if "author" not in comment or "createdAt" not in comment or "updatedAt" not in comment:
+            comment = dict(comment)
+            if "author" not in comment:
+                comment["author"] = marker["author"]
+            if "createdAt" not in comment:
+                comment["createdAt"] = marker["createdAt"]
+            if "updatedAt" not in comment:
+                comment["updatedAt"] = comment["createdAt"]
+            filled = True
+        comments.append(comment)
+    if not filled:
+        return marker
+    expanded = dict(marker)
+    expanded["comments"] = comments
+    return expanded
 
 
 def snapshot_marker_json(row: dict, first_comment: dict, comment_count: int) -> dict:

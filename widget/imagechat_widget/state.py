@@ -24,7 +24,9 @@ def apply_event(markers, event):
     more. Marker and comment dicts are replaced, never mutated, so copies can share them."""
     kind = event.get("type")
     if kind == protocol.NEW_IMAGE_CHAT:
-        marker = _complete_if_whole(event["marker"])
+        # The event's first comment leaves out what its marker says (author, times): filled in
+        # here, whatever brought the event (live, a batch, a replay, a REST answer, a sibling tab).
+        marker = _complete_if_whole(protocol.expand_new_marker(event["marker"]))
         markers[marker["id"]] = marker
     elif kind == protocol.DELETED_IMAGE_CHAT:
         markers.pop(event["markerId"], None)

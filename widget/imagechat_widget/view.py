@@ -8,6 +8,7 @@ import asyncio
 
 from pyscript import document, window
 
+from imagechat_widget import protocol
 from imagechat_widget.browser import element, js_options, listen, now_ms
 from imagechat_widget.state import comment_count, is_partial
 from imagechat_widget.timefmt import relative_time
@@ -386,8 +387,9 @@ class View:
                 draft.focus()  # never throw away a half-written comment
                 return
             width, height = self.layer.clientWidth, self.layer.clientHeight
-            x = min(1, max(0, event.offsetX / width)) if width else 0.5
-            y = min(1, max(0, event.offsetY / height)) if height else 0.5
+            # As the server keeps it: the pin of the proposal sits where the server's will.
+            x = protocol.round_position(min(1, max(0, event.offsetX / width))) if width else 0.5
+            y = protocol.round_position(min(1, max(0, event.offsetY / height))) if height else 0.5
             if self._actions.can_change(point=(x, y)):
                 self.open_draft(x, y)
         elif action == "open":

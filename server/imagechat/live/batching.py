@@ -1,9 +1,13 @@
-"""How one image's live events become frames: alone when it is quiet, batched when it is busy.
+"""How one image's live events become frames: each alone and at once while the image is not busy,
+batched while it is.
 
-The first event after a quiet spell goes out at once (no added delay when activity is low);
-events that follow within `window` seconds of the last frame wait and go out together as one
-`batch` frame, when the window ends or `max_events` are waiting, whichever comes first. A window
-of 0 sends every event alone."""
+An image is busy when three of its events came within one window (more than two per window, 40
+a second with the default 50 ms). Then an event that follows the last frame within `window`
+seconds waits, and those waiting go out together as one `batch` frame when the window ends or
+`max_events` are waiting, whichever comes first: a burst costs each viewer one frame per window
+instead of one per event. An image that is not busy gets no added delay: batching there would
+save next to nothing (about one event per window) and cost each event up to a window of latency.
+A window of 0 sends every event alone."""
 
 from __future__ import annotations
 
@@ -12,19 +16,31 @@ from collections.abc import Callable, Sequence
 
 from imagechat.broker import Envelope
 from imagechat.protocol import batch_frame
+from imagechat.security.connections import text_frame
 
 
 class Frame:
     """A frame as every viewer of an image gets it: encoded and measured once for all of them, with
     the events it carries, so that a viewer that held it can drop what a replay already sent
-    without parsing it. A control frame (heartbeat, resync) carries no event."""
+    without parsing it. A control frame (heartbeat, resync) carries no event.
 
-    __slots__ = ("text", "size", "events")
+    `wire` is the whole WebSocket frame, built on first use (`SharedText`): the same bytes for
+    every socket that takes it without compression."""
+
+    __slots__ = ("text", "data", "size", "events", "_wire")
 
     def __init__(self, text: str, events: tuple[Envelope, ...] = ()) -> None:
         self.text = text
-        self.size = len(text.encode())
+        self.data = text.encode()
+        self.size = len(self.data)
         self.events = events
+        self._wire: bytes | None = None
+
+    @property
+    def wire(self) -> bytes:
+        if self._wire is None:
+            self._wire = text_frame(self.data)
+        return self._wire
 
     @classmethod
     def of(cls, events: Sequence[Envelope]) -> Frame:
@@ -40,31 +56,42 @@ class Frame:
 
 
 class Batcher:
-    def __init__(self, window_seconds: float, max_events: int, emit: Callable[[Frame], None]) -> None:
+    # Busy: this many events within one window. Two would call a steady rate of one per window
+    # (20 a second) busy whenever two events jitter together; three needs twice that rate.
+    BUSY_EVENTS = 3
+
+    def __init__(self, window_seconds: float, max_events: int, emit: Callable[[Frame], None],
+                 clock: Callable[[], float] | None = None) -> None:
         self._window = window_seconds
         self._max = max(1, max_events)
         self._emit = emit
         self._waiting: list[Envelope] = []
         self._last_emit = float("-inf")
+        # When the last BUSY_EVENTS - 1 events came, oldest first.
+        self._arrivals = [float("-inf")] * (self.BUSY_EVENTS - 1)
         self._timer: asyncio.TimerHandle | None = None
         self._loop = asyncio.get_running_loop()
+        self._clock = clock or self._loop.time  # tests pass their own, to play a rate without waiting
 
     def add(self, event: Envelope) -> None:
-        now = self._loop.time()
-        if not self._waiting and now - self._last_emit >= self._window:
+        now = self._clock()
+        busy = now - self._arrivals[0] < self._window  # counting this event: BUSY_EVENTS in a window
+        self._arrivals.append(now)
+        del self._arrivals[0]
+        if not self._waiting and (not busy or now - self._last_emit >= self._window):
             self._send([event], now)
             return
         self._waiting.append(event)
         if len(self._waiting) >= self._max:
             self.flush()
         elif self._timer is None:
-            self._timer = self._loop.call_at(self._last_emit + self._window, self.flush)
+            self._timer = self._loop.call_later(max(0.0, self._last_emit + self._window - now), self.flush)
 
     def flush(self) -> None:
         self.cancel()
         events, self._waiting = self._waiting, []
         if events:
-            self._send(events, self._loop.time())
+            self._send(events, self._clock())
 
     def cancel(self) -> None:
         """Stop the window's timer (the image has no viewer left)."""

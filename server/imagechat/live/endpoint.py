@@ -32,9 +32,10 @@ over before the next frame is read, so a socket has at most one replay going.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
+import math
+import time
 from typing import Any
 
 from starlette.responses import JSONResponse
@@ -44,7 +45,6 @@ from imagechat import limits, protocol
 from imagechat.errors import ApiError
 from imagechat.live.hub import Viewer, image_channel
 from imagechat.security.guard import client_ip
-from imagechat.security.ratelimit import RateLimiter
 from imagechat.security.tenants import Tenant
 from imagechat.security.validation import clean_url_id
 from imagechat.services import services
@@ -57,19 +57,46 @@ log = logging.getLogger("imagechat.live")
 REPLAY_READS = asyncio.Semaphore(limits.CONCURRENT_REPLAY_READS)
 
 
+class Budget:
+    """A token bucket for one socket (its frames, its resumes): two numbers, where the keyed
+    `RateLimiter` of the REST API would hold a dictionary per socket, for its whole life."""
+
+    __slots__ = ("_tokens", "_when", "_rate", "_burst")
+
+    def __init__(self, per_minute: float, burst: int) -> None:
+        self._rate = per_minute / 60.0
+        self._burst = burst
+        self._tokens = float(burst)
+        self._when = time.monotonic()
+
+    def take(self) -> None:
+        """Spend one token, or raise 429 with the seconds to wait (as the API's rate limits do)."""
+        now = time.monotonic()
+        self._tokens = min(self._burst, self._tokens + (now - self._when) * self._rate)
+        self._when = now
+        if self._tokens < 1:
+            retry_after = math.ceil((1 - self._tokens) / self._rate) if self._rate else 60
+            raise ApiError(429, "rate_limited", f"too many requests: try again in {retry_after} s",
+                           headers={"Retry-After": str(retry_after)})
+        self._tokens -= 1
+
+
 class LiveConnection:
-    """One client's WebSocket and the image it watches."""
+    """One client's WebSocket and the image it watches. Kept small: an idle server holds one per
+    viewer."""
+
+    __slots__ = ("services", "websocket", "viewer", "tenant", "tenant_id", "url_id", "channel", "_frames", "_resumes")
 
     def __init__(self, websocket: WebSocket, tenant: Tenant) -> None:
         self.services = services(websocket)
         self.websocket = websocket
-        self.viewer = Viewer(websocket, tenant.id, self.services.usage)
+        self.viewer = Viewer(websocket, self.services.usage.tally(tenant.id))
         self.tenant = tenant
         self.tenant_id = tenant.id
         self.url_id = ""
         self.channel: str | None = None
-        self._frames = RateLimiter(limits.WS_FRAMES_PER_SECOND * 60, limits.WS_FRAMES_BURST)
-        self._resumes = RateLimiter(limits.RESUMES_PER_MINUTE, limits.RESUMES_BURST)
+        self._frames = Budget(limits.WS_FRAMES_PER_SECOND * 60, limits.WS_FRAMES_BURST)
+        self._resumes = Budget(limits.RESUMES_PER_MINUTE, limits.RESUMES_BURST)
 
     async def run(self) -> None:
         """Serve the client's frames until it leaves. One that has not subscribed in time is told
@@ -93,7 +120,7 @@ class LiveConnection:
                 self.viewer.send(protocol.error(error.code, error.message))
 
     async def receive(self, text: str | None) -> None:
-        self._frames.take("frames")  # a flood gets error frames, not work
+        self._frames.take()  # a flood gets error frames, not work
         await self.handle(_parse(text))
 
     async def handle(self, request: dict[str, Any]) -> None:
@@ -149,7 +176,7 @@ class LiveConnection:
             raise ApiError(400, "not_subscribed", "subscribe before resuming")
         since = _since(request)
         try:
-            self._resumes.take("resumes")
+            self._resumes.take()
         except ApiError:  # a snapshot is one request; a replay may be a thousand events each time
             self.viewer.send(protocol.reload(protocol.REASON_TOO_MANY_RESUMES))
             return
@@ -204,15 +231,12 @@ async def live_endpoint(websocket: WebSocket) -> None:
 async def _serve(connection: LiveConnection) -> None:
     usage = connection.services.usage
     usage.connection_opened(connection.tenant_id)
-    writer = asyncio.create_task(connection.viewer.run_writer())
     try:
         await connection.run()
     finally:
         usage.connection_closed(connection.tenant_id)
         connection.close()
-        writer.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await writer
+        await connection.viewer.stop()
 
 
 async def _refuse(websocket: WebSocket, error: ApiError) -> None:

@@ -2,13 +2,15 @@
 
 The hub is the broker's one consumer and the node's one channel registry: the broker hands it each
 message (seq and encoded event) in the task that read it, the image's batcher turns it into a frame
-measured once, and the frame is queued to every viewer of that image. A socket's writer task sends
-it: one slow socket never holds up the others.
+encoded once, and the frame is handed to every viewer of that image, which writes it to its socket
+at once when the socket has room (nearly always) and keeps it in a backlog otherwise: one slow
+socket never holds up the others.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Awaitable, Callable
 from functools import partial
 
@@ -17,10 +19,11 @@ from starlette.websockets import WebSocket
 from imagechat import limits, protocol
 from imagechat.broker import Broker, Envelope
 from imagechat.live.batching import Batcher, Frame
-from imagechat.usage import Usage
+from imagechat.security.connections import WRITE_NOW
+from imagechat.usage import Tally
 
 GONE = (1006, "the client is gone")  # why a viewer whose socket failed takes no more frames
-# A replay reads and queues its next page only once the outbox is down to this (about to be empty).
+# A replay reads and queues its next page only once the backlog is down to this (about to be empty).
 OUTBOX_LOW_WATER = 64 * 1024
 HEARTBEAT = Frame(protocol.HEARTBEAT_FRAME)
 # Sent when this node may have missed events (its broker connection dropped): resume from your seq.
@@ -33,22 +36,34 @@ def image_channel(tenant_id: str, url_id: str) -> str:
 
 
 class Viewer:
-    """One WebSocket. Frames go through an outbox, bounded in bytes counting the live frames kept
-    aside during a replay: past the bound the viewer is dropped (its client reconnects and reloads)."""
+    """One WebSocket, and the frames on their way to it.
 
-    __slots__ = ("websocket", "_tenant_id", "_usage", "_outbox", "_queued", "_held", "_held_bytes",
-                 "_drained", "_closing")
+    A frame is written to the socket at once when its transport takes it (the server's `WRITE_NOW`
+    extension: the transport's buffer is under its high-water mark), which is nearly always: an
+    idle or keeping-up viewer has no queue and no task, and a delivery costs one `transport.write`
+    of bytes built once for all viewers. Otherwise (a slow reader, a closing socket, or a server
+    without the extension) frames wait in a backlog that a writer task sends through the ASGI
+    `send`, which waits for room; the task exists only while there is a backlog, and frames go
+    through the backlog while it does, to keep their order.
 
-    def __init__(self, websocket: WebSocket, tenant_id: str, usage: Usage) -> None:
+    The backlog is bounded in bytes, counting the live frames kept aside during a replay: past the
+    bound the viewer is dropped (its client reconnects and reloads)."""
+
+    __slots__ = ("websocket", "_write_now", "_tally", "_backlog", "_queued", "_held", "_held_bytes",
+                 "_drained", "_closing", "_writer")
+
+    def __init__(self, websocket: WebSocket, tally: Tally) -> None:
         self.websocket = websocket
-        self._tenant_id = tenant_id
-        self._usage = usage
-        self._outbox: asyncio.Queue[Frame | None] = asyncio.Queue()
-        self._queued = 0  # bytes in the outbox, and of the frame being written
+        extensions = websocket.scope.get("extensions") or {}
+        self._write_now: Callable[[Frame], bool] | None = extensions.get(WRITE_NOW)
+        self._tally = tally  # what this viewer's tenant was sent (usage)
+        self._backlog: deque[Frame] | None = None  # only while the socket does not keep up
+        self._queued = 0  # bytes in the backlog, and of the frame being written from it
         self._held: list[Frame] | None = None
         self._held_bytes = 0
         self._drained: asyncio.Event | None = None  # only while a replay waits for room
         self._closing: tuple[int, str] | None = None  # once set, nothing more is queued
+        self._writer: asyncio.Task[None] | None = None  # only while there is a backlog or a close to send
 
     @property
     def open(self) -> bool:
@@ -79,7 +94,7 @@ class Viewer:
         self._queue(Frame(text))
 
     async def drained(self) -> bool:
-        """Wait until the outbox is down to its low-water mark; False when the socket is closing.
+        """Wait until the backlog is down to its low-water mark; False when the socket is closing.
         A replay queues its next page only then: a socket that does not read holds about a page."""
         while self.open and self._queued > OUTBOX_LOW_WATER:
             self._drained = asyncio.Event()
@@ -91,27 +106,55 @@ class Viewer:
         """Close the socket once the frames queued so far are sent."""
         if self.open:
             self._closing = (code, reason)
-            self._outbox.put_nowait(None)  # the writer closes the socket at this marker
+            self._start_writer()  # the writer closes the socket after the backlog
             self._wake()
 
-    async def run_writer(self) -> None:
-        try:
-            while (frame := await self._outbox.get()) is not None:
-                await self.websocket.send_text(frame.text)
-                self._queued -= frame.size
-                self._usage.frame_sent(self._tenant_id, frame.size)
-                if self._queued <= OUTBOX_LOW_WATER:
-                    self._wake()
-            assert self._closing is not None
-            await self.websocket.close(*self._closing)
-        finally:
-            self._closing = self._closing or GONE
-            self._wake()
+    async def stop(self) -> None:
+        """The connection is over: what is still queued cannot be sent."""
+        writer = self._writer
+        if writer is not None:
+            writer.cancel()
+            await asyncio.wait([writer])
 
     def _queue(self, frame: Frame) -> None:
-        if self.open and self._fits(frame.size):
+        if not self.open:
+            return
+        if self._writer is None and self._write_now is not None and self._write_now(frame):
+            self._tally.sent(frame.size)
+        elif self._fits(frame.size):
+            if self._backlog is None:
+                self._backlog = deque()
+            self._backlog.append(frame)
             self._queued += frame.size
-            self._outbox.put_nowait(frame)
+            self._start_writer()
+
+    def _start_writer(self) -> None:
+        if self._writer is None:
+            self._writer = asyncio.create_task(self._write_backlog(), name="viewer-backlog")
+
+    async def _write_backlog(self) -> None:
+        """Send the backlog through the ASGI `send` (it waits while the socket has no room), then
+        the close if one was asked for; end when the backlog is empty."""
+        try:
+            while self._backlog:
+                frame = self._backlog.popleft()
+                await self.websocket.send_text(frame.text)
+                self._queued -= frame.size
+                self._tally.sent(frame.size)
+                if self._queued <= OUTBOX_LOW_WATER:
+                    self._wake()
+            if self._closing is not None:
+                await self.websocket.close(*self._closing)
+        except asyncio.CancelledError:
+            self._closing = self._closing or GONE
+            raise
+        except Exception:  # the socket failed (its client left): nothing more can reach it
+            self._closing = self._closing or GONE
+        finally:
+            self._writer = None
+            self._backlog = None
+            self._queued = 0
+            self._wake()
 
     def _fits(self, size: int) -> bool:
         if self._queued + self._held_bytes + size <= limits.MAX_OUTBOX_BYTES_PER_SOCKET:
@@ -122,8 +165,8 @@ class Viewer:
     def _drop(self) -> None:
         """Too slow to keep up: what is queued goes (the byte counts no longer matter), and the
         client reloads when it reconnects."""
-        while not self._outbox.empty():
-            self._outbox.get_nowait()
+        if self._backlog is not None:
+            self._backlog.clear()
         self._held = None
         self.close(protocol.CLOSE_TOO_SLOW, "too slow: reconnect and reload")
 

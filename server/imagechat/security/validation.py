@@ -71,4 +71,4 @@ def clean_fraction(value: Any, field: str) -> float:
         raise invalid(field, "must be a number")
     if not 0 <= value <= 1:
         raise invalid(field, "must be between 0 and 1 (a fraction of the image size)")
-    return round(float(value), 5)
+    return protocol.round_position(float(value))
