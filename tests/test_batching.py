@@ -38,36 +38,56 @@ def new_batcher(window: float, max_events: int = 50, clock: Clock | None = None)
     return Batcher(window, max_events, frames.append, clock), frames
 
 
-def play(batcher: Batcher, clock: Clock, gaps: list[float], first_seq: int = 1) -> None:
-    """One event after each gap (seconds), in the clock's time."""
+async def play(batcher: Batcher, clock: Clock, gaps: list[float], first_seq: int = 1) -> None:
+    """One event after each gap (seconds, in the clock's time), each in a turn of the loop of its own."""
     for seq, gap in enumerate(gaps, first_seq):
         clock.now += gap
         batcher.add(event(seq))
+        await next_turn()
 
 
-def test_without_a_window_every_event_goes_alone_at_once():
+async def next_turn() -> None:
+    """Let the loop finish this turn (and run what was scheduled for its end)."""
+    await asyncio.sleep(0)
+
+
+def test_events_of_one_loop_turn_share_one_frame_sent_at_the_end_of_that_turn():
     async def body() -> None:
         batcher, frames = new_batcher(0)
-        for seq in (1, 2, 3):
+        for seq in (1, 2, 3):  # as a group commit publishes its changes: in one go
             batcher.add(event(seq))
-        assert [seqs(frame) for frame in frames] == [[1], [2], [3]]
+        assert frames == []  # not yet: the turn goes on
+        await next_turn()
+        assert [seqs(frame) for frame in frames] == [[1, 2, 3]]
+        assert json.loads(frames[0].text)["type"] == "batch"
 
     run(body())
 
 
-def test_an_image_that_is_not_busy_gets_every_event_at_once():
+def test_without_a_window_events_of_different_turns_go_alone_however_close():
+    async def body() -> None:
+        clock = Clock()
+        batcher, frames = new_batcher(0, clock=clock)
+        await play(batcher, clock, [0, 0.001, 0.001, 0.001])
+        assert [seqs(frame) for frame in frames] == [[1], [2], [3], [4]]
+        assert json.loads(frames[0].text)["type"] == "new-image-chat"  # a lone event is itself
+
+    run(body())
+
+
+def test_an_image_that_is_not_busy_is_never_held_by_a_window():
     async def body() -> None:
         clock = Clock()
         batcher, frames = new_batcher(0.05, clock=clock)
         # 20 events a second (one per window), with the jitter of a real writer: two of them may
         # come together; never three within one window.
-        play(batcher, clock, [0.05, 0.05, 0.08, 0.02, 0.05, 0.03, 0.07, 0.05, 0.01, 0.09])
+        await play(batcher, clock, [0.05, 0.05, 0.08, 0.02, 0.05, 0.03, 0.07, 0.05, 0.01, 0.09])
         assert [seqs(frame) for frame in frames] == [[seq] for seq in range(1, 11)]  # no wait, no batch
 
     run(body())
 
 
-def test_a_busy_image_batches_from_its_third_event_within_a_window_until_the_window_ends():
+def test_a_busy_image_holds_events_from_its_third_within_a_window_until_the_window_ends():
     async def body() -> None:
         clock, frames, flushed = Clock(), [], asyncio.Event()
 
@@ -76,7 +96,7 @@ def test_a_busy_image_batches_from_its_third_event_within_a_window_until_the_win
             flushed.set()
 
         batcher = Batcher(0.05, 50, emit, clock)
-        play(batcher, clock, [0, 0.001, 0.001, 0.001, 0.001])
+        await play(batcher, clock, [0, 0.001, 0.001, 0.001, 0.001])
         assert [seqs(frame) for frame in frames] == [[1], [2]]  # two at once: not busy yet
         flushed.clear()
         await asyncio.wait_for(flushed.wait(), timeout=5)  # the window's timer
@@ -90,40 +110,41 @@ def test_a_busy_image_sends_at_most_one_frame_per_window_and_is_quick_again_once
     async def body() -> None:
         clock = Clock()
         batcher, frames = new_batcher(0.05, clock=clock)
-        play(batcher, clock, [0, 0.001, 0.001])  # busy: 3 waits for the window
+        await play(batcher, clock, [0, 0.001, 0.001])  # busy: 3 waits for the window
         clock.now += 0.05
         batcher.flush()  # what the window's timer does
-        play(batcher, clock, [0.001], first_seq=4)  # within a window of the last frame: waits
+        await play(batcher, clock, [0.001], first_seq=4)  # within a window of the last frame: waits
         clock.now += 0.05
         batcher.flush()
         assert [seqs(frame) for frame in frames] == [[1], [2], [3], [4]]
-        play(batcher, clock, [0.1, 0.05, 0.05], first_seq=5)  # calm again: each at once
+        await play(batcher, clock, [0.1, 0.05, 0.05], first_seq=5)  # calm again: each at once
         assert [seqs(frame) for frame in frames][4:] == [[5], [6], [7]]
         batcher.cancel()
 
     run(body())
 
 
-def test_a_full_batch_goes_before_its_window_ends():
+def test_a_full_batch_goes_at_once():
     async def body() -> None:
         batcher, frames = new_batcher(30, max_events=3)
         for seq in range(1, 9):
             batcher.add(event(seq))
-        # 1 and 2 at once (not busy yet), then each 3 as soon as they waited: the 30 s window never ran out.
-        assert [seqs(frame) for frame in frames] == [[1], [2], [3, 4, 5], [6, 7, 8]]
+        # Each 3 as soon as they are there; 7 and 8 (a busy image by then) wait for the 30 s window.
+        assert [seqs(frame) for frame in frames] == [[1, 2, 3], [4, 5, 6]]
+        await next_turn()
+        assert len(frames) == 2
         batcher.cancel()
 
     run(body())
 
 
-def test_cancel_stops_the_window():
+def test_cancel_forgets_the_flush_to_come():
     async def body() -> None:
-        batcher, frames = new_batcher(0.05)
-        for seq in (1, 2, 3):
-            batcher.add(event(seq))
+        batcher, frames = new_batcher(0)
+        batcher.add(event(1))
         batcher.cancel()
-        await asyncio.sleep(0.1)
-        assert [seqs(frame) for frame in frames] == [[1], [2]]
+        await next_turn()
+        assert frames == []
 
     run(body())
 

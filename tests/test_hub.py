@@ -147,7 +147,7 @@ def test_each_event_reaches_every_viewer_of_its_image_once_and_no_other():
         await hub.join(image_channel("demo", "elsewhere"), other)
         for seq in (1, 2):
             await broker.publish(CHANNEL, seq, event(seq))
-        await settle()
+            await settle()  # each in a turn of its own: each its own frame
         assert a_socket.sent == b_socket.sent == [event(1), event(2)]  # the encoded text, as published
         assert other_socket.sent == []
 

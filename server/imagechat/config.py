@@ -27,9 +27,10 @@ class Settings:
     subscribe_timeout_seconds: float = 5.0
     # A client that missed more events than this reloads the snapshot instead of replaying them.
     replay_limit: int = 1000
-    # Events of one image closer together than this go to each viewer as one `batch` frame
-    # (0 turns batching off); at most this many events per batch.
-    batch_window_seconds: float = 0.05
+    # Events of one image that arrive in one turn of the event loop go out as one `batch` frame
+    # (see live/batching.py); with a window, a busy image's events also wait up to this long to
+    # share a frame (0: never held). At most this many events per batch.
+    batch_window_seconds: float = 0.0
     batch_max_events: int = 50
     # permessage-deflate on live WebSockets. Off: it costs a compression per frame and per viewer
     # (the frame can no longer be built once for all of them) and a compressor's memory per

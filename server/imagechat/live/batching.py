@@ -1,13 +1,15 @@
-"""How one image's live events become frames: each alone and at once while the image is not busy,
-batched while it is.
+"""How one image's live events become frames.
 
-An image is busy when three of its events came within one window (more than two per window, 40
-a second with the default 50 ms). Then an event that follows the last frame within `window`
-seconds waits, and those waiting go out together as one `batch` frame when the window ends or
-`max_events` are waiting, whichever comes first: a burst costs each viewer one frame per window
-instead of one per event. An image that is not busy gets no added delay: batching there would
-save next to nothing (about one event per window) and cost each event up to a window of latency.
-A window of 0 sends every event alone."""
+Events that arrive in the same turn of the event loop go out together, at the end of that turn:
+a group commit publishes its changes in one go, a read from Redis may bring several. That costs no
+latency (no timer: the frame leaves before the loop waits for anything), and the busier the
+server, the more each frame carries, since more arrives while the loop is busy. A lone event goes
+out alone, as itself.
+
+With a window (`--batch-window-seconds` > 0) a busy image also trades latency for fewer frames: an
+image is busy when three of its events came within one window (more than two per window); then an
+event that follows the last frame within the window waits for the window's end. An image that is
+not busy is never held. At most `max_events` go in one frame."""
 
 from __future__ import annotations
 
@@ -69,7 +71,7 @@ class Batcher:
         self._last_emit = float("-inf")
         # When the last BUSY_EVENTS - 1 events came, oldest first.
         self._arrivals = [float("-inf")] * (self.BUSY_EVENTS - 1)
-        self._timer: asyncio.TimerHandle | None = None
+        self._flush: asyncio.Handle | None = None  # the flush to come: at the end of this turn, or of the window
         self._loop = asyncio.get_running_loop()
         self._clock = clock or self._loop.time  # tests pass their own, to play a rate without waiting
 
@@ -78,27 +80,22 @@ class Batcher:
         busy = now - self._arrivals[0] < self._window  # counting this event: BUSY_EVENTS in a window
         self._arrivals.append(now)
         del self._arrivals[0]
-        if not self._waiting and (not busy or now - self._last_emit >= self._window):
-            self._send([event], now)
-            return
         self._waiting.append(event)
         if len(self._waiting) >= self._max:
             self.flush()
-        elif self._timer is None:
-            self._timer = self._loop.call_later(max(0.0, self._last_emit + self._window - now), self.flush)
+        elif self._flush is None:
+            hold = self._last_emit + self._window - now if busy else 0.0
+            self._flush = self._loop.call_later(hold, self.flush) if hold > 0 else self._loop.call_soon(self.flush)
 
     def flush(self) -> None:
         self.cancel()
         events, self._waiting = self._waiting, []
         if events:
-            self._send(events, self._clock())
+            self._last_emit = self._clock()
+            self._emit(Frame.of(events))
 
     def cancel(self) -> None:
-        """Stop the window's timer (the image has no viewer left)."""
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-
-    def _send(self, events: list[Envelope], now: float) -> None:
-        self._last_emit = now
-        self._emit(Frame.of(events))
+        """Forget the flush to come (the image has no viewer left)."""
+        if self._flush is not None:
+            self._flush.cancel()
+            self._flush = None
