@@ -125,6 +125,7 @@ def serve_forever(settings: Settings) -> None:
         ws_max_size=protocol.MAX_FRAME_BYTES,
         # Off by default: measured in benchmarks/deflate.py (README, "What a viewer costs").
         ws_per_message_deflate=settings.ws_deflate,
+        access_log=settings.access_log,
         log_level="info",
     )
 

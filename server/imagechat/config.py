@@ -36,6 +36,9 @@ class Settings:
     # (the frame can no longer be built once for all of them) and a compressor's memory per
     # socket, for events of a few hundred bytes; see the README's "What a viewer costs".
     ws_deflate: bool = False
+    # A log line per HTTP request (uvicorn's access log). Off: it cost about a sixth of the CPU of
+    # a change (benchmarks/write_path.py --profile); a reverse proxy usually logs requests anyway.
+    access_log: bool = False
     # Usage counts are added to the database this often (and at shutdown).
     usage_flush_seconds: float = 5.0
     max_markers_per_image: int = limits.MAX_MARKERS_PER_IMAGE
