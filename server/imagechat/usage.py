@@ -69,6 +69,7 @@ class Usage:
         self._tallies: dict[str, Tally] = {}
         self._tallied_since = time.time()  # when the tallies' counts began (the last fold)
         self._task: asyncio.Task[None] | None = None
+        self._flushing = asyncio.Lock()
         _COUNTING.add(self)
 
     # -- counting (deliveries: `Tally.sent`; the rest: a dictionary add) ------------------------
@@ -133,6 +134,12 @@ class Usage:
                 log.exception("storing usage counts failed; will retry")
 
     async def flush(self) -> None:
+        # One flush at a time: a report's flush must not read the table while the periodic flush
+        # still holds counts it took and has not committed yet (the report would miss them).
+        async with self._flushing:
+            await self._flush()
+
+    async def _flush(self) -> None:
         self.fold()
         counts, self._counts = self._counts, defaultdict(lambda: dict.fromkeys(METRICS, 0))
         if not counts:
