@@ -32,6 +32,13 @@ CHROMIUM_ARGS = [
 ]
 
 
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """Workers for `-n auto` (pyproject's default): one more than the cores, as the tests spend
+    much of their time waiting on servers and browsers (IMAGECHAT_TEST_WORKERS to change; `-n 0`
+    runs the suite in this process alone)."""
+    return int(os.environ.get("IMAGECHAT_TEST_WORKERS") or (os.cpu_count() or 1) + 1)
+
+
 def wait_until(condition, timeout: float = 10) -> None:
     """Poll something outside the browser (a server's state) until it holds."""
     deadline = time.monotonic() + timeout

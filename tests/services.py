@@ -105,15 +105,22 @@ class Postgres:
         return self.admin_url.rsplit("/", 1)[0] + "/" + name
 
     def close(self) -> None:
-        async def drop() -> None:
-            connection = await asyncpg.connect(self.admin_url)
-            try:
-                for name in self._databases:
-                    await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            finally:
-                await connection.close()
+        # All at once: each DROP DATABASE waits for a checkpoint, and PostgreSQL serves the drops
+        # waiting together with one (one by one, a run's databases took tens of seconds).
+        at_once = asyncio.Semaphore(10)
 
-        run(drop())
+        async def drop(name: str) -> None:
+            async with at_once:
+                connection = await asyncpg.connect(self.admin_url)
+                try:
+                    await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                finally:
+                    await connection.close()
+
+        async def drop_all() -> None:
+            await asyncio.gather(*(drop(name) for name in self._databases))
+
+        run(drop_all())
         if self._dir is not None:
             subprocess.run(self._stop_command, capture_output=True)
 

@@ -1,7 +1,10 @@
 """The REST API under /api/v1 and the same-origin static files, against a real server process.
 
-Success paths share this module's `server` (each test on its own image). Every rejected request runs
-against `fresh_server`, seeded with one conversation, and asserts that no stored row changed.
+The tests share this module's `server` (one per database kind; each test on its own image and ids),
+but the few that need an empty database or change the demo tenant, which get a `fresh_server`.
+Every rejected request runs against a conversation seeded for its test (`seeded`) and asserts that
+no stored row changed: nothing else writes to the module's server while a test runs (each
+pytest-xdist worker starts its own and runs its tests one at a time).
 
 Users sign in (POST .../sessions) and send `Authorization: Bearer <token>` with the server's own
 origin (the demo site's) on every change. Both servers here run without practical rate limits:
@@ -132,7 +135,8 @@ def api(server: ServerProcess) -> Api:
 
 @dataclass
 class Seeded:
-    """A fresh server holding one conversation: Alice's marker, her comment and Bob's reply."""
+    """A conversation of the test's own on the module's server: Alice's marker, her comment and
+    Bob's reply."""
 
     server: ServerProcess
     api: Api
@@ -149,12 +153,12 @@ class Seeded:
 
 
 @pytest.fixture
-def seeded(fresh_server: ServerProcess) -> Seeded:
-    api = Api(fresh_server)
+def seeded(server: ServerProcess) -> Seeded:
+    api = Api(server)
     url_id, marker_id, comment_id, reply_id = new_url_id(), new_id("m"), new_id("c"), new_id("r")
     ok(api.create(marker_body(url_id, "Alice's comment", id=marker_id, commentId=comment_id)), 201)
     ok(api.reply(marker_id, headers=api.bob, text="Bob's reply", id=reply_id), 201)
-    return Seeded(fresh_server, api, url_id, marker_id, comment_id, reply_id)
+    return Seeded(server, api, url_id, marker_id, comment_id, reply_id)
 
 
 # -- success paths ------------------------------------------------------------------------------
@@ -509,9 +513,10 @@ def test_a_read_only_switch_changes_the_snapshots_etag(fresh_server: ServerProce
 
 
 def other_tenant(server: ServerProcess) -> "Api":
-    """A second tenant on the server, used from the server's own origin by its own users."""
-    server.cli("tenant", "create", "Other Site", "--id", "other", "--origin", "self")
-    return Api(server, "other")
+    """A new second tenant on the server, used from the server's own origin by its own users."""
+    tenant = new_id("other")
+    server.cli("tenant", "create", "Other Site", "--id", tenant, "--origin", "self")
+    return Api(server, tenant)
 
 
 def test_the_same_ids_work_independently_in_two_tenants(seeded: Seeded) -> None:

@@ -173,19 +173,30 @@ def test_a_site_the_tenant_does_not_allow_is_told_so_and_stops_retrying(browser,
     errors: list[str] = []
     page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
     page.goto(f"http://127.0.0.1:{site.server_address[1]}/index.html")
+    refused = "This site is not allowed to use this ImageChat tenant."
     notices = page.locator("image-chat .notice")
     expect(notices).to_have_count(3, timeout=PYTHON_START_TIMEOUT)
-    expect(notices).to_have_text(["This site is not allowed to use this ImageChat tenant."] * 3,
-                                 timeout=PYTHON_START_TIMEOUT)
+    expect(notices).to_have_text([refused] * 3, timeout=PYTHON_START_TIMEOUT)
     expect(page.locator("image-chat .status").first).to_have_text("Not available")
-    assert page.evaluate("window.__sockets") == 3  # one per widget, refused with 4403
+    # The snapshots embed.js asked for while the runtime loaded were refused (403): no socket tried.
+    assert page.evaluate("window.__sockets") == 0
     origin = f"http://127.0.0.1:{site.server_address[1]}"
     assert any(origin in text and "acme" in text for text in errors), errors
+
+    # An image added later has no early snapshot: its live connection is refused (4403).
+    page.evaluate("""(server) => {
+        const img = document.createElement('img');
+        Object.assign(img, {src: server + '/demo/mockup.svg?later', width: 300, height: 188});
+        Object.assign(img.dataset, {imageChat: '', tenant: 'acme'});
+        document.body.append(img);
+    }""", fresh_server.url)
+    expect(notices).to_have_text([refused] * 4)
+    assert page.evaluate("window.__sockets") == 1
 
     # No retry: not after any backoff, not when the browser says it is online or visible again.
     page.evaluate("() => { dispatchEvent(new Event('online')); document.dispatchEvent(new Event('visibilitychange')); }")
     page.clock.run_for("02:00")
-    assert page.evaluate("window.__sockets") == 3
+    assert page.evaluate("window.__sockets") == 1
     first = page.locator("image-chat").first
     first.locator(".layer").click(position={"x": 100, "y": 100})
     expect(first.locator(".callout")).to_have_text("This site is not allowed to use this ImageChat tenant.")

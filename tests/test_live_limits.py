@@ -9,6 +9,7 @@ memory for a socket that does not read, shows it at once in its memory and its b
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import socket
@@ -277,14 +278,12 @@ def test_handshakes_abandoned_half_way_give_their_connection_slot_back(server_wi
 
     def all_connect() -> bool:  # the server may still be finishing the last abandoned handshakes
         opened: list[ClientConnection] = []
-        try:
-            for _ in range(SOCKETS):
-                opened.append(connect(server.ws_url, origin=server.url, open_timeout=10))
-        except InvalidStatus as refused:
-            assert refused.response.status_code == 429
-        finally:
-            for ws in opened:
-                ws.close()
+        with contextlib.ExitStack() as sockets:  # all closed on the way out
+            try:
+                for _ in range(SOCKETS):
+                    opened.append(sockets.enter_context(connect(server.ws_url, origin=server.url, open_timeout=10)))
+            except InvalidStatus as refused:
+                assert refused.response.status_code == 429
         connected.append(len(opened))
         return len(opened) == SOCKETS
 

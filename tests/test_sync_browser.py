@@ -16,7 +16,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.conftest import wait_until
-from tests.widget_page import Viewer
+from tests.widget_page import RUNTIMES, Viewer
 
 pytestmark = pytest.mark.browser
 
@@ -96,17 +96,22 @@ def record_frames(page: Page) -> dict[str, list[dict]]:
     return frames
 
 
-def test_another_tab_shows_a_change_at_once_without_its_socket_and_only_once(new_context, fresh_server):
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_another_tab_shows_a_change_at_once_without_its_socket_and_only_once(new_context, fresh_server, runtime):
     context = new_context(fresh_server)
-    tab1 = Viewer(context.new_page()).open()
-    tab2 = Viewer(context.new_page()).open()
+    tab1 = Viewer(context.new_page(), runtime).open()
+    tab2 = Viewer(context.new_page(), runtime).open()
     tab2.watch_pins()
     tab2.page.evaluate("window.ImageChat.pauseLive()")  # tab 2's server events are held back
 
+    # The user acts in the tab in front (a hidden tab paints no frames: clicks there wait on it).
+    tab1.page.bring_to_front()
     tab1.drop_marker(300, 200, "Seen in the other tab first")
     expect(tab2.pins).to_have_count(1)  # through the BroadcastChannel
+    tab2.page.bring_to_front()
     tab2.open_thread(1)
     expect(tab2.comments).to_have_count(1)
+    tab1.page.bring_to_front()
     tab1.reply("And a reply")
     expect(tab2.comments).to_have_count(2)
 
@@ -159,10 +164,12 @@ def test_a_page_offline_while_others_change_things_catches_up(new_context, fresh
     expect_server_state(alice, rest)
 
 
-def test_offline_markers_stay_readable_changes_fail_at_once_and_nothing_is_sent_later(new_context, fresh_server):
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_offline_markers_stay_readable_changes_fail_at_once_and_nothing_is_sent_later(new_context, fresh_server,
+                                                                                     runtime):
     rest = Rest(fresh_server)
     context = new_context(fresh_server)
-    alice = Viewer(context.new_page()).open()
+    alice = Viewer(context.new_page(), runtime).open()
     rest.create("Existing thread")
     expect(alice.pins).to_have_count(1)
     sent: list[str] = []
@@ -278,7 +285,8 @@ def test_a_change_the_server_refuses_is_rolled_back_and_the_user_told_why(new_co
     expect(alice.pins).to_have_count(0)
 
 
-def test_a_page_that_saw_the_image_empty_resumes_after_a_reconnect(new_context, fresh_server):
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_a_page_that_saw_the_image_empty_resumes_after_a_reconnect(new_context, fresh_server, runtime):
     """The image had no thread when Alice opened it (its snapshot has no epoch): she learns the
     epoch from the first event, so a reconnect is answered by a replay, not a reload."""
     rest = Rest(fresh_server)
@@ -287,7 +295,7 @@ def test_a_page_that_saw_the_image_empty_resumes_after_a_reconnect(new_context, 
     frames = record_frames(page)
     snapshots: list[str] = []
     page.on("request", lambda request: snapshots.append(request.url) if "/snapshot" in request.url else None)
-    alice = Viewer(page).open()
+    alice = Viewer(page, runtime).open()
     first = rest.create("The image's first thread")
     expect(alice.pins).to_have_count(1)
 
@@ -339,3 +347,24 @@ def test_an_unconfirmed_change_looks_pending_and_a_refused_one_rolls_back_where_
     expect(alice.popover.locator(".error")).to_have_text("Not saved: you can only change your own comments and markers.")
     expect(alice.comments).to_have_count(1)
     expect(alice.popover.locator("textarea.message")).to_have_value("A reply the server refuses")
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_an_own_new_marker_is_numbered_after_the_existing_ones_while_pending(new_context, fresh_server, runtime):
+    """Pins are numbered in the order their markers were made: a pending one, stamped with the
+    browser's clock, comes after those the server made before it (on MicroPython too, where the
+    clock's milliseconds do not fit the 32 bits it passes whole numbers from JavaScript in)."""
+    rest = Rest(fresh_server)
+    rest.create("Made before")
+    page = new_context(fresh_server).new_page()
+    alice = Viewer(page, runtime).open()
+    expect(alice.pins).to_have_count(1)
+    held = []
+    page.route("**/api/v1/tenants/demo/markers", lambda route: held.append(route))
+    with page.expect_request("**/api/v1/tenants/demo/markers"):
+        alice.drop_marker(300, 200, "Made now")
+    expect(alice.pins.nth(1)).to_have_class(re.compile(r"\bpending\b"))
+    expect(alice.pins).to_have_text(["1", "2"])
+    held[0].continue_()
+    expect(alice.pins.nth(1)).not_to_have_class(re.compile(r"\bpending\b"))
+    expect(alice.pins).to_have_text(["1", "2"])

@@ -4,7 +4,11 @@ no checkout on the path, and the page touches no host but the server."""
 
 from __future__ import annotations
 
+import fcntl
+import json
 import os
+import re
+import shutil
 import subprocess
 import sys
 import time
@@ -38,20 +42,35 @@ class Installed:
     url: str
 
 
+@pytest.fixture(scope="session")
+def wheel_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The wheel, built and installed into a fresh virtualenv once per test run: under pytest-xdist
+    the first worker to need it builds it, the others wait for it and share it (read-only)."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # the run's folder, above each worker's own
+    base = root / "wheel"
+    with open(root / "wheel.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if not (base / "installed").exists():
+            shutil.rmtree(base, ignore_errors=True)  # what a failed attempt left
+            env = clean_env()
+            subprocess.run([CHECKOUT / "scripts" / "dev", "build-wheel", base / "dist"], check=True, env=env,
+                           capture_output=True)
+            (wheel,) = (base / "dist").glob("imagechat-*.whl")
+            # Without pip of its own (saves ~5 s): this process's pip installs into it, from pip's cache.
+            subprocess.run([sys.executable, "-m", "venv", "--without-pip", base / "venv"], check=True)
+            subprocess.run([sys.executable, "-m", "pip", "--python", base / "venv" / "bin" / "python", "install",
+                            "-q", "--disable-pip-version-check", wheel], check=True, env=env, capture_output=True)
+            (base / "installed").touch()
+    return base / "venv"
+
+
 @pytest.fixture(scope="module")
-def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installed]:
-    base = tmp_path_factory.mktemp("wheel")
+def installed(wheel_venv: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installed]:
     env = clean_env()
-    subprocess.run([CHECKOUT / "scripts" / "dev", "build-wheel", base / "dist"], check=True, env=env,
-                   capture_output=True)
-    (wheel,) = (base / "dist").glob("imagechat-*.whl")
-    venv = base / "venv"
-    # Without pip of its own (saves ~5 s): this process's pip installs into it, from pip's cache.
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", venv], check=True)
-    subprocess.run([sys.executable, "-m", "pip", "--python", venv / "bin" / "python", "install", "-q",
-                    "--disable-pip-version-check", wheel], check=True, env=env, capture_output=True)
-    site = base / "site"
-    site.mkdir()
+    venv = wheel_venv
+    site = tmp_path_factory.mktemp("site")
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     log = site / "serve.log"
@@ -86,8 +105,18 @@ def test_the_installed_package_carries_its_browser_files_and_not_the_checkout(in
                                               site_packages / "imagechat" / "web"]
     # Only the runtime files browsers load, not the whole of node_modules.
     runtime = site_packages / "imagechat" / "web" / "public" / "node_modules"
-    assert sorted(path.name for path in runtime.iterdir()) == ["@pyscript", "pyodide", "uplot"]
+    assert sorted(path.name for path in runtime.iterdir()) == ["@micropython", "@pyscript", "pyodide", "uplot"]
     assert not list(runtime.rglob("*.map"))
+    # With their brotli and gzip copies, made when the wheel was built, and sent as they are.
+    for name in ("pyodide/pyodide.asm.wasm", "pyodide/python_stdlib.zip", "@pyscript/core/dist/core.js",
+                 "@micropython/micropython-webassembly-pyscript/micropython.wasm"):
+        assert (runtime / f"{name}.br").is_file() and (runtime / f"{name}.gz").is_file(), name
+    version = json.loads((runtime / "pyodide" / "package.json").read_text())["version"]
+    wasm = httpx.get(f"{installed.url}/vendor/pyodide/{version}/pyodide.asm.wasm", headers={"Accept-Encoding": "br"})
+    assert wasm.headers["content-encoding"] == "br"
+    assert wasm.headers["cache-control"] == "public, max-age=31536000, immutable"
+    assert int(wasm.headers["content-length"]) == (runtime / "pyodide" / "pyodide.asm.wasm.br").stat().st_size
+    assert f"vendor/pyodide/{version}/" in httpx.get(f"{installed.url}/embed.js").text
     assert (installed.site / "imagechat.db").is_file()  # the default SQLite file, where it was started
 
 
@@ -116,7 +145,8 @@ def test_the_installed_server_serves_the_demo_widget_and_dashboard_all_locally(i
         expect(viewer.pins).to_have_count(1)
         viewer.open_thread(1)
         expect(viewer.comments.first.locator(".text")).to_have_text("Made through the API")
-        assert any("/vendor/pyodide/pyodide.asm.wasm" in url for url in requested)
+        # The runtime under its versioned URL (embed.js's manifest, written by the server).
+        assert any(re.search(r"/vendor/pyodide/[0-9][^/]*/pyodide\.asm\.wasm$", url) for url in requested)
 
         page.goto("/dashboard/")
         page.wait_for_function("typeof window.uPlot === 'function'")

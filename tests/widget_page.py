@@ -5,6 +5,8 @@ from __future__ import annotations
 from playwright.sync_api import Page, expect
 
 PYTHON_START_TIMEOUT = 30_000  # a cold Pyodide start takes about 3 s here; leave room on slow CI
+# The widget's interpreters (embed.js's data-runtime; the demo page takes it as ?runtime=).
+RUNTIMES = ["pyodide", "micropython"]
 
 # Counts the pins in the widget's shadow root on every DOM change, keeping the highest count,
 # so that a duplicate shown even for one frame is caught.
@@ -18,10 +20,11 @@ PIN_WATCH = """() => {
 
 
 class Viewer:
-    """One user's page on the demo image."""
+    """One user's page on the demo image, its widget run by `runtime`."""
 
-    def __init__(self, page: Page) -> None:
+    def __init__(self, page: Page, runtime: str = "pyodide") -> None:
         self.page = page
+        self.runtime = runtime
         self.widget = page.locator("image-chat")
         self.layer = self.widget.locator(".layer")
         self.pins = self.widget.locator(".pin:not(.draft)")
@@ -29,8 +32,11 @@ class Viewer:
         self.comments = self.popover.locator(".comment")
 
     def open(self, path: str = "/demo/") -> "Viewer":
+        if self.runtime != "pyodide":
+            path += ("&" if "?" in path else "?") + "runtime=" + self.runtime
         self.page.goto(path)
         self.expect_status("connected", timeout=PYTHON_START_TIMEOUT)
+        assert self.page.evaluate("window.ImageChat.runningOn") == self.runtime
         return self
 
     def expect_status(self, state: str, timeout: float = 5_000) -> None:

@@ -11,7 +11,7 @@ from starlette.exceptions import HTTPException
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.schemas import SchemaGenerator
 from starlette.staticfiles import StaticFiles
@@ -30,6 +30,7 @@ from imagechat.security.headers import SecurityHeadersMiddleware
 from imagechat.security.hosts import HostMiddleware, allowed_hosts
 from imagechat.security.tenants import Tenants
 from imagechat.security.tokens import TokenSigner, signing_key
+from imagechat.serving import BrowserFiles
 from imagechat.services import Services, State, services
 from imagechat.storage.database import create_engine
 from imagechat.storage.errors import StorageError
@@ -56,21 +57,6 @@ async def metrics(_request: Request) -> Response:
 
 async def home(_request: Request) -> Response:
     return RedirectResponse("/demo/")
-
-
-def public_file(path: Path) -> Route:
-    """One file of public/ at its own path (public/ also holds the npm manifest and node_modules:
-    only what browsers load is served)."""
-
-    async def serve(_request: Request) -> FileResponse:
-        return FileResponse(path)
-
-    return Route(f"/{path.name}", serve)
-
-
-async def widget_protocol(_request: Request) -> FileResponse:
-    """The wire protocol's one definition, loaded by the widget as `imagechat_widget.protocol`."""
-    return FileResponse(Path(protocol.__file__), media_type="text/x-python")
 
 
 async def preflight(request: Request, tenant_id: str) -> str:
@@ -117,7 +103,10 @@ def create_app(settings: Settings) -> Starlette:
             await engine.dispose()
 
     public = settings.public_dir
-    node_modules = public / "node_modules"
+    # What a page loads to run the widget (serving.py): only these files of public/ (which also
+    # holds the npm manifests and the whole of node_modules) and widget/; the wire protocol's one
+    # definition, the server's protocol.py, is served as the widget's `imagechat_widget/protocol.py`.
+    browser_files = BrowserFiles(public, settings.widget_dir, Path(protocol.__file__))
     routes = [
         Route("/", home),
         Route("/healthz", health),
@@ -132,13 +121,10 @@ def create_app(settings: Settings) -> Starlette:
         ]),
         Route("/demo/sso", demo.signed_on_page),
         Route("/metrics", metrics, include_in_schema=False),
-        Route("/widget/imagechat_widget/protocol.py", widget_protocol),
-        Mount("/widget", StaticFiles(directory=settings.widget_dir), name="widget"),
-        Mount("/vendor/pyscript", StaticFiles(directory=node_modules / "@pyscript/core/dist", check_dir=False)),
-        Mount("/vendor/pyodide", StaticFiles(directory=node_modules / "pyodide", check_dir=False)),
-        Mount("/vendor/uplot", StaticFiles(directory=node_modules / "uplot/dist", check_dir=False)),
-        public_file(public / "embed.js"),
-        public_file(public / "widget.css"),
+        Route("/embed.js", browser_files),
+        Route("/widget.css", browser_files),
+        Mount("/widget", browser_files),
+        Mount("/vendor", browser_files),
         Mount("/demo", StaticFiles(directory=public / "demo", html=True), name="demo"),
         Mount("/dashboard", StaticFiles(directory=public / "dashboard", html=True), name="dashboard"),
     ]

@@ -1,7 +1,7 @@
 """The demo site's own "backend": a page whose visitor is signed in through single sign-on.
 
 A real site does the same on its server: it signs its signed-in user with its tenant's API
-secret (`imagechat.sso.sign_sso`) and renders the result into the page as `data-sso`.
+secret (`imagechat.security.sso.sign_sso`) and renders the result into the page as `data-sso`.
 """
 
 from __future__ import annotations

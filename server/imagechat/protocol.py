@@ -115,11 +115,11 @@ def round_position(fraction: float) -> float:
 
 # -- encoding -----------------------------------------------------------------------------------
 
+_COMPACT = {"separators": (",", ":"), "ensure_ascii": False}
 try:
-    json.dumps("", separators=(",", ":"), ensure_ascii=False)
-    _COMPACT = {"separators": (",", ":"), "ensure_ascii": False}
-except TypeError:  # MicroPython: compact already, and it never escapes text
-    _COMPACT = {}
+    json.dumps("", **_COMPACT)
+except TypeError:  # MicroPython: no ensure_ascii (it never escapes text)
+    _COMPACT = {"separators": (",", ":")}
 
 
 def dumps(value: object) -> str:

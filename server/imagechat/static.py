@@ -1,14 +1,17 @@
 """Where the files browsers load are found: inside the installed package, or in the checkout.
 
-The server serves two folders (see app.py): `public/` (embed.js, widget.css, demo/, dashboard/, and
-the npm runtime in node_modules/) and `widget/` (the widget's Python: main.py, imagechat_widget/).
+The server serves two folders (see app.py, and serving.py for the widget's files): `public/`
+(embed.js, widget.css, demo/, dashboard/, and the npm runtime in node_modules/) and `widget/` (the
+widget's Python: main.py, imagechat_widget/).
 
 - Running from source (a checkout, the editable install in .venv, the tests, `scripts/dev demo`):
-  they are the checkout's own `public/` and `widget/`, beside `server/`, served as they are.
+  they are the checkout's own `public/` and `widget/`, beside `server/`, as they are when the
+  server starts (restart it to serve edited widget files: their URLs carry a hash of them).
 - An installed wheel (built by `scripts/dev wheel`) carries a copy in `imagechat/web/`, with the
   same layout: `web/public/...` and `web/widget/...`, where `web/public/node_modules/` holds only
   the runtime files browsers load (PyScript's dist/*.js and *.css, Pyodide's five runtime files,
-  uPlot's minified script and stylesheet).
+  MicroPython's two, uPlot's minified script and stylesheet), each with its brotli and gzip copies
+  (compress.py), and each package's package.json (its version is in the runtime's URLs).
 
 The package's own copy wins when there is one; the checkout is never built into (the wheel is
 assembled in a temporary copy), so a checkout always serves the files you are editing.

@@ -2,15 +2,14 @@
 
 import json
 
-from pyscript import window
-
 from imagechat_widget import protocol
 from imagechat_widget.browser import encode_component, js_options
+from imagechat_widget.compat import window
 
 
 class ApiError(Exception):
     def __init__(self, status, code, message):
-        Exception.__init__(self, message)
+        super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
@@ -26,8 +25,13 @@ class Api:
         """A session token for the identity's current name (or sign-on payload)."""
         self._identity.signed_in(await self._call("POST", "/sessions", self._identity.sign_in_body()))
 
-    async def snapshot(self, url_id):
-        return await self._call("GET", "/snapshot?urlId=" + encode_component(url_id))
+    def snapshot_url(self, url_id):
+        return self._root + "/snapshot?urlId=" + encode_component(url_id)
+
+    async def snapshot(self, url_id, early=None):
+        """`early`: embed.js's own request for it, made while the runtime loaded (the promise of
+        its response), taken instead of asking again."""
+        return await self._call("GET", "/snapshot?urlId=" + encode_component(url_id), early=early)
 
     async def comments(self, marker_id, after, limit):
         """A page of a thread's comments, oldest first: {markerId, seq, comments, next}."""
@@ -65,7 +69,7 @@ class Api:
         await self.sign_in()
         return await call()
 
-    async def _call(self, method, path, body=None):
+    async def _call(self, method, path, body=None, early=None):
         headers = {}
         if self._identity.token():
             headers["Authorization"] = "Bearer " + self._identity.token()
@@ -74,7 +78,7 @@ class Api:
             headers["Content-Type"] = "application/json"
             options["body"] = json.dumps(body)
         try:
-            response = await window.fetch(self._root + path, js_options(options))
+            response = await (early or window.fetch(self._root + path, js_options(options)))
             text = str(await response.text())
         except Exception:
             raise ApiError(0, "network", "Could not reach the server. Check your connection and try again.")

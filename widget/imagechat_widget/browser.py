@@ -1,11 +1,6 @@
-"""The few browser calls the widget needs, in one place (Pyodide today, MicroPython later)."""
+"""The few browser calls the widget needs, in one place (on either interpreter: see compat)."""
 
-from pyscript import document, window
-from pyscript.ffi import create_proxy, is_none, to_js
-
-
-def now_ms():
-    return int(window.Date.now())
+from imagechat_widget.compat import create_proxy, document, is_none, to_js, window
 
 
 def random_id():

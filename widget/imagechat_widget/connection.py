@@ -17,11 +17,10 @@
 import asyncio
 import json
 
-from pyscript import WebSocket, document, window
-
 from imagechat_widget import protocol
 from imagechat_widget.backoff import reconnect_delay
-from imagechat_widget.browser import listen, now_ms
+from imagechat_widget.browser import listen
+from imagechat_widget.compat import WebSocket, document, now_ms, spawn, window
 
 CONNECTING = "connecting"
 CONNECTED = "connected"
@@ -55,7 +54,7 @@ class Connection:
         listen(window, "pageshow", lambda e: self.reconnect_now() if e.persisted else None)
         listen(document, "visibilitychange",
                lambda _e: self.reconnect_now() if str(document.visibilityState) == "visible" else None)
-        asyncio.ensure_future(self._watch_heartbeat())
+        spawn(self._watch_heartbeat())
         if window.navigator.onLine:
             self._open(CONNECTING)
         else:
@@ -179,7 +178,7 @@ class Connection:
         delay = reconnect_delay(self._attempt)
         self._attempt += 1
         self._cancel_retry()
-        self._retry = asyncio.ensure_future(self._reconnect_after(delay))
+        self._retry = spawn(self._reconnect_after(delay))
 
     def _cancel_retry(self):
         if self._retry is not None and not self._retry.done():

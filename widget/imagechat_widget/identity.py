@@ -8,7 +8,8 @@ site's signed payload (`data-sso`) and the name and roles come from it instead.
 import json
 
 from imagechat_widget import protocol
-from imagechat_widget.browser import now_ms, store, stored
+from imagechat_widget.browser import store, stored
+from imagechat_widget.compat import now_ms
 
 NAME_KEY = "imagechat.name"
 SESSION_KEY = "imagechat.session."  # + tenant id

@@ -4,9 +4,8 @@ WebSocket: a tab may be frozen or closed at any time."""
 
 import json
 
-from pyscript import window
-
 from imagechat_widget.browser import listen
+from imagechat_widget.compat import window
 
 
 class SiblingTabs:

@@ -6,10 +6,9 @@ All clicks and keys are handled by two delegated listeners, so re-rendering crea
 
 import asyncio
 
-from pyscript import document, window
-
 from imagechat_widget import protocol
-from imagechat_widget.browser import element, js_options, listen, now_ms
+from imagechat_widget.browser import element, listen
+from imagechat_widget.compat import document, now_ms, spawn, window
 from imagechat_widget.state import comment_count, is_partial
 from imagechat_widget.timefmt import relative_time
 
@@ -58,17 +57,16 @@ class Actions:
 
 
 class View:
-    def __init__(self, img, stylesheet_url, identity, actions):
+    def __init__(self, host, identity, actions):
+        """`host`: the <image-chat> element embed.js wrapped around the image, whose shadow root
+        holds the widget's styles, the image's slot and the status pill (which said "Loading
+        comments…" until now)."""
         self._identity = identity
         self._actions = actions
-        self.host = document.createElement("image-chat")
-        img.parentNode.insertBefore(self.host, img)
-        self.host.appendChild(img)
-        root = self.host.attachShadow(js_options({"mode": "open"}))
-        root.appendChild(element("link", rel="stylesheet", href=stylesheet_url))
-        root.appendChild(document.createElement("slot"))
+        self.host = host
+        root = host.shadowRoot
         self.layer = element("div", "layer", data_action="place")
-        self.status = element("div", "status", role="status")
+        self.status = root.querySelector(".status")
         # A message next to the point where the user acted, when no popover is there to hold it.
         self.callout = element("div", "error callout", role="alert")
         self.callout.hidden = True
@@ -76,7 +74,8 @@ class View:
         self.notice.hidden = True
         self.popover = element("div", "popover", role="dialog")
         self.popover.hidden = True
-        for node in (self.layer, self.status, self.notice, self.popover, self.callout):
+        root.insertBefore(self.layer, self.status)  # under the pill
+        for node in (self.notice, self.popover, self.callout):
             root.appendChild(node)
         self._pins = {}
         self._markers = []
@@ -179,7 +178,7 @@ class View:
         self._place_beside(self.callout, point[0], point[1])
         if self._callout_task is not None:
             self._callout_task.cancel()
-        self._callout_task = asyncio.ensure_future(self._hide_callout())
+        self._callout_task = spawn(self._hide_callout())
 
     async def _hide_callout(self):
         await asyncio.sleep(CALLOUT_SECONDS)

@@ -2,12 +2,10 @@
 
 import asyncio
 
-from pyscript import document, window
-from pyscript.ffi import create_proxy
-
 from imagechat_widget import protocol
 from imagechat_widget.api import Api, ApiError
-from imagechat_widget.browser import js_options, now_ms, random_id
+from imagechat_widget.browser import js_options, random_id
+from imagechat_widget.compat import create_proxy, document, now_ms, spawn, window
 from imagechat_widget.connection import CONNECTED, OFFLINE, REFUSED, Connection
 from imagechat_widget.identity import Identity
 from imagechat_widget.state import CommentWalk, ImageState, comment_count
@@ -38,12 +36,12 @@ REFUSALS = {
 
 
 class Widget(Actions):
-    def __init__(self, img, tenant, url_id, base_url, stylesheet_url, identity, readonly):
+    def __init__(self, host, tenant, url_id, base_url, identity, readonly):
         self.url_id = url_id
         self.identity = identity
         self.readonly = readonly
         self.state = ImageState()
-        self.view = View(img, stylesheet_url, identity, self)
+        self.view = View(host, identity, self)
         self.api = Api(base_url, tenant, identity)
         self.tabs = SiblingTabs(tenant, url_id, self._on_sibling)
         self.connection = Connection(self.api.live_url, self._subscription, self._on_frame, self._on_connection)
@@ -52,11 +50,27 @@ class Widget(Actions):
         self._gap_check = None
         self._walks = {}  # marker id -> the task loading the rest of its thread
 
-    def start(self):
-        self.connection.start()
-        self._refresher = asyncio.ensure_future(self._refresh())
+    def start(self, early_snapshot=None):
+        """`early_snapshot`: the promise of the snapshot's response, when embed.js asked for it
+        while the runtime loaded."""
+        self._refresher = spawn(self._refresh())
         if self.identity.sso:
-            asyncio.ensure_future(self._sign_on())
+            spawn(self._sign_on())
+        if early_snapshot:
+            spawn(self._start_from(early_snapshot))
+        else:
+            self.connection.start()
+
+    async def _start_from(self, early_snapshot):
+        """Show the snapshot embed.js fetched, then go live: the subscription carries its seq, and
+        the server replays what changed since (as after a reconnect) instead of a second snapshot."""
+        try:
+            self._show_snapshot(await self.api.snapshot(self.url_id, early_snapshot))
+        except ApiError as error:
+            if self._refused_for_good(error):
+                return
+            # Not loaded (the network): the live connection's first answer loads it.
+        self.connection.start()
 
     def stop(self):
         """The image left the page: let go of the socket, the channel and the timers."""
@@ -134,7 +148,7 @@ class Widget(Actions):
         if self.state.receive(event):
             self._render()
         if self.state.has_gap and (self._gap_check is None or self._gap_check.done()):
-            self._gap_check = asyncio.ensure_future(self._close_gap())
+            self._gap_check = spawn(self._close_gap())
 
     async def _close_gap(self):
         await asyncio.sleep(GAP_GRACE_SECONDS)
@@ -143,7 +157,7 @@ class Widget(Actions):
 
     def _load_snapshot(self):
         if self._loading is None or self._loading.done():
-            self._loading = asyncio.ensure_future(self._fetch_snapshot())
+            self._loading = spawn(self._fetch_snapshot())
 
     async def _fetch_snapshot(self):
         try:
@@ -152,6 +166,9 @@ class Widget(Actions):
             if not self._refused_for_good(error):
                 self.view.show_error("Could not load this image's comments: " + error.message)
             return
+        self._show_snapshot(snapshot)
+
+    def _show_snapshot(self, snapshot):
         if snapshot.get("readonly") and not self.readonly:
             self.readonly = True
             self._render()
@@ -163,7 +180,7 @@ class Widget(Actions):
     def load_thread(self, marker_id):
         """Load the rest of a thread the snapshot holds only the start of (when it is opened)."""
         if self.state.needs_comments(marker_id) and marker_id not in self._walks:
-            self._walks[marker_id] = asyncio.ensure_future(self._walk_comments(marker_id))
+            self._walks[marker_id] = spawn(self._walk_comments(marker_id))
 
     async def _walk_comments(self, marker_id):
         walk = CommentWalk(self.state, marker_id)
@@ -297,7 +314,7 @@ class Widget(Actions):
         self.state.propose(broadcast_id, event, now_ms())
         self.tabs.post({"kind": "proposed", "broadcastId": broadcast_id, "event": event})
         self._render()
-        asyncio.ensure_future(self._send(broadcast_id, send, body, on_refused))
+        spawn(self._send(broadcast_id, send, body, on_refused))
         return True
 
     async def _send(self, broadcast_id, send, body, on_refused):
@@ -309,7 +326,8 @@ class Widget(Actions):
             self._render()
             self._refused_for_good(error)
             if error.code == protocol.RATE_LIMITED:
-                on_refused("Not saved: you're going a little fast. " + error.message.capitalize() + ".")
+                reason = error.message[:1].upper() + error.message[1:]
+                on_refused("Not saved: you're going a little fast. " + reason + ".")
             else:
                 message = REFUSED_MESSAGES.get(error.code) or REFUSALS.get(error.code, error.message)
                 on_refused("Not saved: " + message[0].lower() + message[1:])
@@ -379,7 +397,7 @@ class Page:
             sso = img.getAttribute("data-sso")
             if tenant not in self.identities or sso:
                 self.identities[tenant] = Identity(tenant, str(sso) if sso else None)
-            widget = Widget(img, tenant, url_id_of(img), str(self.settings.baseUrl), str(self.settings.stylesheet),
+            widget = Widget(self.settings.host(img), tenant, url_id_of(img), str(self.settings.baseUrl),
                             self.identities[tenant], bool(img.hasAttribute("data-readonly")))
-            widget.start()
+            widget.start(self.settings.takeEarly(widget.api.snapshot_url(widget.url_id)))
             self.widgets.append(widget)

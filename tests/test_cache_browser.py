@@ -1,0 +1,65 @@
+"""A return visit, in Chromium with its profile on disk as a user's browser keeps it: the runtime
+and the widget's files come from the browser's cache, and the server hears no request for them."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import BrowserType, expect
+
+from tests.conftest import ServerProcess
+from tests.widget_page import RUNTIMES, Viewer
+
+pytestmark = pytest.mark.browser
+
+REQUEST = re.compile(r'"(?:GET|HEAD) (\S+) HTTP/')
+WIDGET_FILES = ("/vendor/", "/widget/", "/widget.css")
+# A runtime folder by version (vendor/pyodide/314.0.7/), the widget's by hash (widget/0123456789abcdef/).
+VERSIONED = re.compile(r"^/(vendor/[a-z]+/[0-9][^/]*|widget/[0-9a-f]{16})/")
+# The widget's files as the page's own Resource Timing saw them: bytes over the network for each.
+TRANSFERRED = """() => performance.getEntriesByType('resource')
+  .filter((entry) => /\\/(vendor|widget)\\//.test(entry.name))
+  .map((entry) => [new URL(entry.name).pathname, entry.transferSize])"""
+
+
+def requested(server: ServerProcess, since: int) -> list[str]:
+    """The paths the server was asked for (its access log) since that offset of its log."""
+    with open(server.log_path, "rb") as log:
+        log.seek(since)
+        return REQUEST.findall(log.read().decode())
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_a_return_visit_asks_for_no_runtime_or_widget_file(browser_type: BrowserType, browser_type_launch_args: dict,
+                                                           server_with, tmp_path: Path, runtime: str):
+    server = server_with("--access-log")
+    answer = httpx.post(f"{server.url}/api/v1/tenants/demo/markers", headers=server.sign_in(),
+                        json={"urlId": "demo-dashboard-v1", "x": 0.3, "y": 0.4, "text": "Already here"})
+    assert answer.status_code == 201, answer.text
+
+    def visit() -> list[tuple[str, int]]:
+        context = browser_type.launch_persistent_context(
+            tmp_path / "profile", **browser_type_launch_args, base_url=server.url, viewport={"width": 1280, "height": 900})
+        try:
+            viewer = Viewer(context.new_page(), runtime).open()
+            expect(viewer.pins).to_have_count(1)
+            return [(path, size) for path, size in viewer.page.evaluate(TRANSFERRED)]
+        finally:
+            context.close()  # the profile's cache is written to disk
+
+    start = server.log_path.stat().st_size
+    first = visit()
+    assert first and all(size > 0 for _path, size in first), first  # the first visit fetched them all
+    fetched = [path for path in requested(server, start) if path.startswith(WIDGET_FILES)]
+    # ... under the URLs embed.js's manifest names: the runtime's version, the widget's hash.
+    assert [path for path in fetched if path.startswith("/vendor/") and not VERSIONED.match(path)] == []
+    assert any(VERSIONED.match(path) and path.endswith(".wasm") for path in fetched), fetched
+    assert any(VERSIONED.match(path) and path.endswith("/main.py") for path in fetched), fetched
+
+    start = server.log_path.stat().st_size
+    again = visit()
+    assert sorted(again) == sorted((path, 0) for path, _size in first)  # all from the cache, no byte over the network
+    assert [path for path in requested(server, start) if path.startswith(WIDGET_FILES)] == []
