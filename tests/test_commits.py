@@ -10,12 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, text
+from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
 from imagechat.storage.commits import GroupCommit
 from imagechat.storage.database import Runner, Work, create_engine, runner_for
 from imagechat.storage.errors import Full
+from imagechat.storage.transaction import Transaction
 from tests.services import run
 
 
@@ -38,8 +39,8 @@ class CountingRunner:
 
 
 def insert(value: int) -> Any:
-    def change(conn: Connection) -> int:
-        conn.execute(text("INSERT INTO things (value) VALUES (:value)"), {"value": value})
+    def change(tx: Transaction) -> int:
+        tx.execute(text("INSERT INTO things (value) VALUES (:value)"), {"value": value})
         return value
 
     return change
@@ -74,8 +75,8 @@ def test_changes_that_wait_together_commit_in_few_transactions(tmp_path: Path) -
 
 
 def test_a_refused_change_undoes_only_itself(tmp_path: Path) -> None:
-    def refused(conn: Connection) -> int:
-        conn.execute(text("INSERT INTO things (value) VALUES (1000)"))  # written, then undone
+    def refused(tx: Transaction) -> int:
+        tx.execute(text("INSERT INTO things (value) VALUES (1000)"))  # written, then undone
         raise Full("image", "too much")
 
     async def body(commits: GroupCommit[int], runner: CountingRunner) -> list[Any]:
@@ -102,11 +103,11 @@ def test_a_database_error_in_one_change_fails_that_change_alone(tmp_path: Path) 
 def test_a_lost_lock_conflict_reruns_the_whole_batch(tmp_path: Path) -> None:
     attempts = []
 
-    def collides_once(conn: Connection) -> int:
+    def collides_once(tx: Transaction) -> int:
         attempts.append(1)
         if len(attempts) == 1:
             raise OperationalError("INSERT ...", {}, sqlite3.OperationalError("database is locked"))
-        return insert(99)(conn)
+        return insert(99)(tx)
 
     async def body(commits: GroupCommit[int], runner: CountingRunner) -> list[Any]:
         return await asyncio.gather(commits.submit("lane", insert(1)), commits.submit("lane", collides_once))
@@ -119,9 +120,9 @@ def test_a_lost_lock_conflict_reruns_the_whole_batch(tmp_path: Path) -> None:
 def test_a_caller_that_left_before_its_turn_changes_nothing(tmp_path: Path) -> None:
     gone_cancelled = threading.Event()
 
-    def first(conn: Connection) -> int:
+    def first(tx: Transaction) -> int:
         gone_cancelled.wait(10)  # the next change waits for this transaction meanwhile
-        return insert(1)(conn)
+        return insert(1)(tx)
 
     async def body(commits: GroupCommit[int], runner: CountingRunner) -> None:
         writing = asyncio.create_task(commits.submit("lane", first))

@@ -23,9 +23,10 @@ from sqlalchemy.exc import DBAPIError
 
 from imagechat.storage.database import Runner
 from imagechat.storage.errors import Busy
+from imagechat.storage.transaction import Transaction
 
 T = TypeVar("T")
-Change = Callable[[Connection], T]
+Change = Callable[[Transaction], T]
 
 # Changes written in one transaction at most, and waiting in one lane at most (past it: Busy).
 MAX_BATCH = 200
@@ -117,7 +118,7 @@ class GroupCommit(Generic[T]):
         """All changes in one go, the common case; if one is refused, nothing is written and
         they are written again, each in a savepoint (two more statements each on PostgreSQL)."""
         try:
-            return await self._runner.write(lambda conn: [change(conn) for change in changes])
+            return await self._runner.write(lambda conn: all_at_once(conn, changes))
         except Exception as error:  # a StorageError (refused), or a database error or bug of one change
             if isinstance(error, DBAPIError) and is_conflict(error):
                 raise  # the whole transaction lost a lock conflict: retried whole
@@ -132,16 +133,27 @@ class GroupCommit(Generic[T]):
             await asyncio.wait(set(self._drains))
 
 
+def all_at_once(conn: Connection, changes: list[Change[T]]) -> list[T]:
+    """The changes, then the rows they hold written together."""
+    tx = Transaction(conn)
+    outcomes = [change(tx) for change in changes]
+    tx.flush()
+    return outcomes
+
+
 def one_by_one(conn: Connection, changes: list[Change[T]]) -> list[T | Exception]:
     """Each change in its own savepoint: one refused (or failing) undoes itself alone. A lock
     conflict ends the whole transaction, which is retried whole."""
+    tx = Transaction(conn)
     outcomes: list[T | Exception] = []
     for change in changes:
+        outcome: T | Exception
         try:
-            with conn.begin_nested():
-                outcomes.append(change(conn))
+            with tx.savepoint():  # its held rows are written before it is released: they may fail it
+                outcome = change(tx)
         except Exception as refused:  # a StorageError, or a database error or bug of this change
             if isinstance(refused, DBAPIError) and is_conflict(refused):
                 raise
-            outcomes.append(refused)
+            outcome = refused
+        outcomes.append(outcome)
     return outcomes

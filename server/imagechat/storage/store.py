@@ -7,8 +7,9 @@ change that touches no row (deleted meanwhile) is `NotFound`, with no event; a r
 back its savepoint, seq included, so seqs stay gap-free. Changes are group-committed
 (`storage.commits`). Refusals are the domain errors of `storage.errors`: storage knows no HTTP.
 
-Reads and changes are synchronous SQLAlchemy Core functions of a `Connection`, run by the
-database's `Runner` (`storage.database`)."""
+Reads are synchronous SQLAlchemy Core functions of a `Connection`, changes of the `Transaction`
+that holds the rows they add until they can be written together (`storage.transaction`); both are
+run by the database's `Runner` (`storage.database`)."""
 
 from __future__ import annotations
 
@@ -24,8 +25,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from imagechat import protocol
 from imagechat.storage.commits import GroupCommit
 from imagechat.storage.database import runner_for
-from imagechat.storage.errors import Conflict, Forbidden, Full, NotFound
+from imagechat.storage.errors import Forbidden, Full, NotFound
 from imagechat.storage.schema import comments, events, images, markers
+from imagechat.storage.transaction import Image, Transaction
 
 
 @dataclass(frozen=True)
@@ -45,16 +47,6 @@ class Committed:
     url_id: str
     seq: int
     event: str
-
-
-@dataclass(frozen=True)
-class _Image:
-    """An image as a change holds it: locked, with the seq taken for the change."""
-
-    id: int
-    url_id: str
-    seq: int
-    epoch: str
 
 
 def now_ms() -> int:
@@ -176,9 +168,10 @@ class Store:
         marker_id: str | None = None,
         comment_id: str | None = None,
     ) -> Committed:
-        def change(conn: Connection) -> Committed:
-            image = _claim_image(conn, tenant_id, url_id)
-            count = conn.execute(COUNT_MARKERS, {"tenant": tenant_id, "image": image.id}).scalar_one()
+        def change(tx: Transaction) -> Committed:
+            image = _claim_image(tx, tenant_id, url_id)
+            counted = ("markers", image.id)
+            count = tx.count(counted, COUNT_MARKERS, {"tenant": tenant_id, "image": image.id})
             if count >= self._max_markers:
                 raise Full("image", f"{count} markers")
             stamp = now_ms()
@@ -194,10 +187,11 @@ class Store:
                 "updated_at": stamp,
             }
             comment_row = _comment_row(tenant_id, comment_id, marker_row["id"], author, text, stamp)
-            _insert_new(conn, markers, marker_row, "marker")
-            _insert_new(conn, comments, comment_row, "comment")
+            tx.add(markers, marker_row, "marker")
+            tx.add(comments, comment_row, "comment")
+            tx.counted(counted, 1)
             marker = protocol.new_marker_json(marker_row, comment_row)
-            return _record(conn, tenant_id, image, protocol.NEW_IMAGE_CHAT, broadcast_id, {"marker": marker})
+            return _record(tx, tenant_id, image, protocol.NEW_IMAGE_CHAT, broadcast_id, {"marker": marker})
 
         return await self._commits.submit((tenant_id, url_id), change)
 
@@ -210,33 +204,33 @@ class Store:
         broadcast_id: str | None,
         comment_id: str | None = None,
     ) -> Committed:
-        def change(conn: Connection) -> Committed:
-            image = _claim_image_of(conn, _find_marker(conn, tenant_id, marker_id))
-            count = conn.execute(COUNT_COMMENTS, {"tenant": tenant_id, "marker": marker_id}).scalar_one()
+        def change(tx: Transaction) -> Committed:
+            image = _claim_image_of(tx, _find_marker(tx, tenant_id, marker_id))
+            count = tx.execute(COUNT_COMMENTS, {"tenant": tenant_id, "marker": marker_id}).scalar_one()
             if count >= protocol.MAX_COMMENTS_PER_THREAD:
                 raise Full("thread", f"{count} comments")
             row = _comment_row(tenant_id, comment_id, marker_id, author, text, now_ms())
-            _touch_marker(conn, tenant_id, marker_id, row["created_at"])
-            _insert_new(conn, comments, row, "comment")
+            _touch_marker(tx, tenant_id, marker_id, row["created_at"])
+            tx.add(comments, row, "comment")
             data = {"markerId": marker_id, "change": protocol.COMMENT_ADDED, "comment": protocol.comment_json(row)}
-            return _record(conn, tenant_id, image, protocol.IMAGE_CHAT_UPDATED, broadcast_id, data)
+            return _record(tx, tenant_id, image, protocol.IMAGE_CHAT_UPDATED, broadcast_id, data)
 
         return await self._commits.submit((tenant_id, marker_id), change)
 
     async def edit_comment(
         self, tenant_id: str, comment_id: str, author: Author, text: str, broadcast_id: str | None
     ) -> Committed:
-        def change(conn: Connection) -> Committed:
-            comment = _find_comment(conn, tenant_id, comment_id)
+        def change(tx: Transaction) -> Committed:
+            comment = _find_comment(tx, tenant_id, comment_id)
             if comment["author_id"] != author.id:
                 raise Forbidden("only the author of a comment can edit it")
-            image = _claim_image_of(conn, comment)
+            image = _claim_image_of(tx, comment)
             stamp = now_ms()
-            _touch_marker(conn, tenant_id, comment["marker_id"], stamp)
-            _must_touch(conn, EDIT_COMMENT, "comment", comment_id, tenant=tenant_id, comment=comment_id, text=text, stamp=stamp)
+            _touch_marker(tx, tenant_id, comment["marker_id"], stamp)
+            _must_touch(tx, EDIT_COMMENT, "comment", comment_id, tenant=tenant_id, comment=comment_id, text=text, stamp=stamp)
             edited = protocol.comment_json({**comment, "text": text, "updated_at": stamp})
             data = {"markerId": comment["marker_id"], "change": protocol.COMMENT_EDITED, "comment": edited}
-            return _record(conn, tenant_id, image, protocol.IMAGE_CHAT_UPDATED, broadcast_id, data)
+            return _record(tx, tenant_id, image, protocol.IMAGE_CHAT_UPDATED, broadcast_id, data)
 
         return await self._commits.submit((tenant_id, comment_id), change)
 
@@ -245,34 +239,34 @@ class Store:
     ) -> Committed:
         """Deleting the last comment of a thread deletes its marker: an empty pin means nothing."""
 
-        def change(conn: Connection) -> Committed:
-            comment = _find_comment(conn, tenant_id, comment_id)
+        def change(tx: Transaction) -> Committed:
+            comment = _find_comment(tx, tenant_id, comment_id)
             if comment["author_id"] != author.id and not author.can_moderate:
                 raise Forbidden("only the author of a comment, or a moderator, can delete it")
-            image = _claim_image_of(conn, comment)
+            image = _claim_image_of(tx, comment)
             marker_id = comment["marker_id"]
-            count = conn.execute(COUNT_COMMENTS, {"tenant": tenant_id, "marker": marker_id}).scalar_one()
+            count = tx.execute(COUNT_COMMENTS, {"tenant": tenant_id, "marker": marker_id}).scalar_one()
             if count <= 1:  # this one: the marker goes, and the comment with it (cascade)
-                _must_touch(conn, DELETE_MARKER, "marker", marker_id, tenant=tenant_id, marker=marker_id)
-                return _record(conn, tenant_id, image, protocol.DELETED_IMAGE_CHAT, broadcast_id, {"markerId": marker_id})
-            _touch_marker(conn, tenant_id, marker_id, now_ms())
-            _must_touch(conn, DELETE_COMMENT, "comment", comment_id, tenant=tenant_id, comment=comment_id)
+                _must_touch(tx, DELETE_MARKER, "marker", marker_id, tenant=tenant_id, marker=marker_id)
+                return _record(tx, tenant_id, image, protocol.DELETED_IMAGE_CHAT, broadcast_id, {"markerId": marker_id})
+            _touch_marker(tx, tenant_id, marker_id, now_ms())
+            _must_touch(tx, DELETE_COMMENT, "comment", comment_id, tenant=tenant_id, comment=comment_id)
             data = {"markerId": marker_id, "change": protocol.COMMENT_DELETED, "commentId": comment_id}
-            return _record(conn, tenant_id, image, protocol.IMAGE_CHAT_UPDATED, broadcast_id, data)
+            return _record(tx, tenant_id, image, protocol.IMAGE_CHAT_UPDATED, broadcast_id, data)
 
         return await self._commits.submit((tenant_id, comment_id), change)
 
     async def delete_marker(
         self, tenant_id: str, marker_id: str, author: Author, broadcast_id: str | None
     ) -> Committed:
-        def change(conn: Connection) -> Committed:
-            marker = _find_marker(conn, tenant_id, marker_id)
+        def change(tx: Transaction) -> Committed:
+            marker = _find_marker(tx, tenant_id, marker_id)
             if marker["author_id"] != author.id and not author.can_moderate:
                 raise Forbidden("only the author of a marker, or a moderator, can delete it")
-            image = _claim_image_of(conn, marker)
+            image = _claim_image_of(tx, marker)
             # Its comments go with it (cascade), after it in the lock order.
-            _must_touch(conn, DELETE_MARKER, "marker", marker_id, tenant=tenant_id, marker=marker_id)
-            return _record(conn, tenant_id, image, protocol.DELETED_IMAGE_CHAT, broadcast_id, {"markerId": marker_id})
+            _must_touch(tx, DELETE_MARKER, "marker", marker_id, tenant=tenant_id, marker=marker_id)
+            return _record(tx, tenant_id, image, protocol.DELETED_IMAGE_CHAT, broadcast_id, {"markerId": marker_id})
 
         return await self._commits.submit((tenant_id, marker_id), change)
 
@@ -311,72 +305,64 @@ FIND_COMMENT = (
 # -- taking an image ---------------------------------------------------------------------------
 
 
-def _claim(conn: Connection, statement: Any, **key: Any) -> _Image | None:
+def _claim(tx: Transaction, tenant_id: str, statement: Any, **key: Any) -> Image | None:
     """Lock the image the statement (CLAIM_*) names and take its next seq (None: no such image)."""
-    row = conn.execute(statement, key).first()
-    return None if row is None else _Image(*row)
+    row = tx.execute(statement, key).first()
+    return None if row is None else tx.hold(tenant_id, Image(*row))
 
 
-def _claim_image(conn: Connection, tenant_id: str, url_id: str) -> _Image:
+def _claim_image(tx: Transaction, tenant_id: str, url_id: str) -> Image:
     """The image named by its tenant and URL id, created on its first change."""
-    image = _claim(conn, CLAIM_BY_URL, tenant=tenant_id, url=url_id)
+    image = tx.claimed_url(tenant_id, url_id) or _claim(tx, tenant_id, CLAIM_BY_URL, tenant=tenant_id, url=url_id)
     if image is not None:
         return image
+    tx.flush()  # before the savepoint: what is held is not undone with it
     try:
-        with conn.begin_nested():
-            conn.execute(insert(images).values(tenant_id=tenant_id, url_id=url_id, seq=0,
-                                               epoch=new_epoch(), created_at=now_ms()))
+        with tx.conn.begin_nested():
+            tx.conn.execute(insert(images).values(tenant_id=tenant_id, url_id=url_id, seq=0,
+                                                  epoch=new_epoch(), created_at=now_ms()))
     except IntegrityError:
         pass  # another node created it first (use theirs), or there is no such tenant (below)
-    image = _claim(conn, CLAIM_BY_URL, tenant=tenant_id, url=url_id)
+    image = _claim(tx, tenant_id, CLAIM_BY_URL, tenant=tenant_id, url=url_id)
     if image is None:
         raise NotFound("tenant", tenant_id)
     return image
 
 
-def _claim_image_of(conn: Connection, found: dict[str, Any]) -> _Image:
+def _claim_image_of(tx: Transaction, found: dict[str, Any]) -> Image:
     """The image of a marker or comment found by `_find_marker` / `_find_comment`."""
-    image = _claim(conn, CLAIM_BY_ID, image=found["image_id"])
+    image = tx.claimed(found["image_id"]) or _claim(tx, found["tenant_id"], CLAIM_BY_ID, image=found["image_id"])
     if image is None:  # the image went (its tenant was removed) since the marker was read
         raise NotFound("image", found["url_id"])
     return image
 
 
 def _record(
-    conn: Connection, tenant_id: str, image: _Image, kind: str, broadcast_id: str | None, data: dict[str, Any]
+    tx: Transaction, tenant_id: str, image: Image, kind: str, broadcast_id: str | None, data: dict[str, Any]
 ) -> Committed:
     """Log the change's event. The first event of an image carries its epoch: a viewer that
     opened the image before it existed learns the epoch to resume in."""
     if image.seq == 1:
         data = {"epoch": image.epoch, **data}
     payload = protocol.dumps(protocol.event(kind, image.seq, broadcast_id, **data))
-    conn.execute(insert(events), {"image_id": image.id, "seq": image.seq, "type": kind, "broadcast_id": broadcast_id,
-                                  "payload": payload, "created_at": now_ms()})
+    tx.add(events, {"image_id": image.id, "seq": image.seq, "type": kind, "broadcast_id": broadcast_id,
+                    "payload": payload, "created_at": now_ms()})
     return Committed(tenant_id, image.url_id, image.seq, payload)
 
 
 # -- rows --------------------------------------------------------------------------------------
 
 
-def _must_touch(conn: Connection, statement: Any, what: str, key: str, **values: Any) -> None:
+def _must_touch(tx: Transaction, statement: Any, what: str, key: str, **values: Any) -> None:
     """Run an UPDATE or DELETE that must touch its row: none touched means it is gone."""
-    result: CursorResult[Any] = conn.execute(statement, values)
+    result: CursorResult[Any] = tx.execute(statement, values)
     if result.rowcount == 0:
         raise NotFound(what, key)
 
 
-def _insert_new(conn: Connection, table: Any, row: dict[str, Any], what: str) -> None:
-    """Insert a row whose id the client may have chosen; an id the tenant already uses is a
-    conflict (the change's savepoint undoes the rest of it)."""
-    try:
-        conn.execute(insert(table), row)
-    except IntegrityError:
-        raise Conflict(what, row["id"]) from None
-
-
-def _touch_marker(conn: Connection, tenant_id: str, marker_id: str, stamp: int) -> None:
+def _touch_marker(tx: Transaction, tenant_id: str, marker_id: str, stamp: int) -> None:
     """Mark the thread as changed; under the image's lock this also tells it still exists."""
-    _must_touch(conn, TOUCH_MARKER, "marker", marker_id, tenant=tenant_id, marker=marker_id, stamp=stamp)
+    _must_touch(tx, TOUCH_MARKER, "marker", marker_id, tenant=tenant_id, marker=marker_id, stamp=stamp)
 
 
 def _comment_row(
@@ -408,7 +394,7 @@ def _find_image(conn: Connection, tenant_id: str, url_id: str) -> dict[str, Any]
     return None if row is None else dict(row)
 
 
-def _find_marker(conn: Connection, tenant_id: str, marker_id: str) -> dict[str, Any]:
+def _find_marker(conn: Connection | Transaction, tenant_id: str, marker_id: str) -> dict[str, Any]:
     """A marker's row, with its image's `url_id`."""
     row = conn.execute(FIND_MARKER, {"tenant": tenant_id, "marker": marker_id}).mappings().first()
     if row is None:
@@ -416,7 +402,7 @@ def _find_marker(conn: Connection, tenant_id: str, marker_id: str) -> dict[str, 
     return dict(row)
 
 
-def _find_comment(conn: Connection, tenant_id: str, comment_id: str) -> dict[str, Any]:
+def _find_comment(conn: Connection | Transaction, tenant_id: str, comment_id: str) -> dict[str, Any]:
     """A comment's row, with its marker's `image_id` and its image's `url_id`."""
     row = conn.execute(FIND_COMMENT, {"tenant": tenant_id, "comment": comment_id}).mappings().first()
     if row is None:
