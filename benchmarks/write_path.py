@@ -6,7 +6,7 @@ CONCURRENCY clients at once, spread over IMAGES images, for SECONDS. Prints chan
 per change (user + sys of the server process, from /proc) and the answer latency. With --profile,
 records the server with py-spy (pip install py-spy) as collapsed stacks.
 
-    .venv/bin/python benchmarks/write_path.py [--postgres] [--concurrency 64] [--images 8] [--seconds 10] [--profile]
+    .venv/bin/python benchmarks/write_path.py [--postgres] [--broker-url URL] [--concurrency 64] [--images 8] [--seconds 10] [--profile]
 """
 
 from __future__ import annotations
@@ -74,6 +74,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--images", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--broker-url", help="e.g. redis://127.0.0.1:6379/0 (a cluster node's broker; default: in memory)")
     parser.add_argument("--profile", action="store_true", help="py-spy collapsed stacks of the server (flamegraph.pl input)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
@@ -82,7 +83,8 @@ def main() -> None:
         if args.postgres:
             postgres = Postgres.find_or_start()
             database_url = postgres.new_database()
-        server = ServerProcess(Path(folder) / "bench.db", None, *GENEROUS, database_url=database_url).start()
+        broker = ["--broker-url", args.broker_url] if args.broker_url else []
+        server = ServerProcess(Path(folder) / "bench.db", None, *GENEROUS, *broker, database_url=database_url).start()
         assert server.process is not None
         spy = None
         try:
