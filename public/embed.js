@@ -22,7 +22,7 @@ const MARKED = "img[data-image-chat]";
 // `protocol.py` is the server's own definition of the wire protocol, served under the same path.
 const WIDGET_MODULES = [
   "__init__.py", "compat.py", "protocol.py", "state.py", "backoff.py", "timefmt.py",
-  "browser.py", "identity.py", "api.py", "connection.py", "tabs.py", "view.py", "widget.py",
+  "browser.py", "identity.py", "api.py", "connection.py", "tabs.py", "view.py", "events.py", "widget.py",
 ];
 
 // Per runtime: PyScript's script type, the interpreter's module, and the files it goes on to load,
@@ -108,9 +108,12 @@ function chosenRuntime() {
   // The tag that loaded this module (a module script has no document.currentScript).
   const scripts = [...document.querySelectorAll("script[src]")];
   const tag = scripts.find((s) => s.src === import.meta.url) || scripts.find((s) => /\/embed\.js(\?|$)/.test(s.src));
-  const name = tag?.dataset.runtime || DEFAULT_RUNTIME;
+  return knownRuntime(tag?.dataset.runtime || DEFAULT_RUNTIME);
+}
+
+function knownRuntime(name) {
   if (name in RUNTIMES) return name;
-  console.warn(`ImageChat: unknown data-runtime "${name}" (pyodide or micropython): using ${DEFAULT_RUNTIME}`);
+  console.warn(`ImageChat: unknown runtime "${name}" (pyodide or micropython): using ${DEFAULT_RUNTIME}`);
   return DEFAULT_RUNTIME;
 }
 
@@ -199,7 +202,7 @@ function start() {
     console.error("ImageChat: comments are unavailable: this browser has no shadow DOM");
     return;
   }
-  const runtime = chosenRuntime();
+  let runtime = chosenRuntime();
   window.ImageChat = {
     baseUrl: base.href,
     runtime,
@@ -230,6 +233,34 @@ function start() {
       python = true;
       startPython(runtime);
     }
+  };
+  // The JavaScript API (README, "JavaScript API"): the data- attributes, set by the site's script.
+  // Before the runtime started, the loader mounts; after, the Python widget (ImageChat.scan).
+  const OPTIONS = { tenant: "data-tenant", urlId: "data-url-id", sso: "data-sso" };
+  window.ImageChat.mount = (img, options = {}) => {
+    if (!(img instanceof HTMLImageElement)) throw new TypeError("ImageChat.mount: not an <img> element");
+    if (img.parentElement?.localName === "image-chat") window.ImageChat.unmount(img); // new options
+    for (const [option, attribute] of Object.entries(OPTIONS)) {
+      if (options[option] != null) img.setAttribute(attribute, String(options[option]));
+    }
+    if (options.readonly != null) img.toggleAttribute("data-readonly", Boolean(options.readonly));
+    if (options.runtime && options.runtime !== runtime) {
+      if (python) console.warn(`ImageChat: this page runs ${runtime} already; runtime "${options.runtime}" is ignored`);
+      else window.ImageChat.runtime = runtime = knownRuntime(options.runtime); // one runtime per page
+    }
+    img.setAttribute("data-image-chat", "");
+    if (phase === "started") window.ImageChat.scan();
+    else mountAll();
+  };
+  window.ImageChat.unmount = (img) => {
+    img.removeAttribute("data-image-chat");
+    img.removeAttribute("data-image-chat-mounted");
+    const host = img.parentElement;
+    if (host?.localName === "image-chat" && hosts.delete(host)) {
+      if (host.parentNode) host.replaceWith(img);
+      else img.remove();
+    }
+    if (phase === "started") window.ImageChat.scan(); // its widget lets go now: the socket closes
   };
   if (!capable()) unavailable("this browser cannot run Python (no WebAssembly)");
   mountAll();

@@ -33,7 +33,7 @@ def comment(comment_id, text, author="ada", stamp=1):
 
 
 def history():
-    """A server history of 12 events on 4 threads, with the compact first comments of the wire."""
+    """A server history of 15 events on 4 threads (two resolved, one reopened), with the compact first comments of the wire."""
     events = []
     seq = 0
     for number in range(4):
@@ -56,12 +56,18 @@ def history():
     seq += 1
     events.append(protocol.event(protocol.IMAGE_CHAT_UPDATED, seq, None, markerId="m0", change=protocol.COMMENT_ADDED,
                                  comment=comment("r9", "late reply", "cy", 40)))
+    for marker_id, change in (("m1", protocol.THREAD_RESOLVED), ("m0", protocol.THREAD_RESOLVED),
+                              ("m0", protocol.THREAD_REOPENED)):
+        seq += 1
+        resolution = {"resolvedAt": NOW + 50 + seq, "resolvedBy": "ADA"} if change == protocol.THREAD_RESOLVED else {}
+        events.append(protocol.event(protocol.IMAGE_CHAT_UPDATED, seq, None, markerId=marker_id, change=change,
+                                     **resolution))
     return events
 
 
 def shown(state):
     return [[m["id"], [[c["id"], c["text"], c["author"]["name"], c["createdAt"]] for c in m["comments"]],
-             m.get("commentCount")] for m in state.ordered_markers()]
+             m.get("commentCount"), m.get("resolvedAt"), m.get("resolvedBy")] for m in state.ordered_markers()]
 
 
 def deliveries(seed):

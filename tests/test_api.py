@@ -1087,6 +1087,7 @@ def test_openapi_document_lists_every_tenant_path(api: Api) -> None:
         "/api/v1/tenants/{tenant}/markers": {"post"},
         "/api/v1/tenants/{tenant}/markers/{marker}": {"delete"},
         "/api/v1/tenants/{tenant}/markers/{marker}/comments": {"post", "get"},
+        "/api/v1/tenants/{tenant}/markers/{marker}/resolved": {"put"},
         "/api/v1/tenants/{tenant}/comments/{comment}": {"patch", "delete"},
     }
     for methods in document["paths"].values():

@@ -59,12 +59,12 @@ def check(server: ServerProcess, send) -> None:
 def endpoints(marker_id: str, comment_id: str) -> list[tuple[str, str]]:
     return [
         ("POST", "/sessions"), ("POST", "/markers"), ("POST", f"/markers/{marker_id}/comments"),
-        ("PATCH", f"/comments/{comment_id}"),
+        ("PATCH", f"/comments/{comment_id}"), ("PUT", f"/markers/{marker_id}/resolved"),
     ]
 
 
 @FUZZ
-@given(body=shaped_bodies | json_values, which=st.integers(0, 3))
+@given(body=shaped_bodies | json_values, which=st.integers(0, 4))
 def test_json_junk_to_every_endpoint(target, body, which):
     server, headers, marker_id, comment_id = target
     method, path = endpoints(marker_id, comment_id)[which]
@@ -73,7 +73,7 @@ def test_json_junk_to_every_endpoint(target, body, which):
 
 
 @FUZZ
-@given(body=raw_bodies, which=st.integers(0, 3))
+@given(body=raw_bodies, which=st.integers(0, 4))
 def test_raw_bytes_to_every_endpoint(target, body, which):
     server, headers, marker_id, comment_id = target
     method, path = endpoints(marker_id, comment_id)[which]

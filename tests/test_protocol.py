@@ -27,6 +27,7 @@ EMBED_JS = ROOT / "public" / "embed.js"
 WIRE_STRINGS = {
     *protocol.EVENT_TYPES,
     protocol.COMMENT_ADDED, protocol.COMMENT_EDITED, protocol.COMMENT_DELETED,
+    protocol.THREAD_RESOLVED, protocol.THREAD_REOPENED,
     protocol.SUBSCRIBE, protocol.SUBSCRIBED, protocol.RESUME, protocol.RELOAD, protocol.RESYNC,
     protocol.HEARTBEAT, protocol.BATCH, protocol.ERROR, protocol.PING, protocol.PONG,
 }
@@ -34,6 +35,7 @@ WIRE_STRINGS = {
 HOMONYMS = {
     ("server/imagechat/broker/redis.py", "subscribe"),  # Redis's own pub/sub message kind
     ("widget/imagechat_widget/view.py", "error"),  # a CSS class
+    ("server/imagechat/api/routes.py", "resolved"),  # the name of the resolve request's body field
 }
 CLOSE_CODES = {
     protocol.CLOSE_TOO_SLOW, protocol.CLOSE_SUBSCRIBE_TIMEOUT,

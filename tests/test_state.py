@@ -657,3 +657,68 @@ def test_whole_and_compact_new_markers_in_any_mix_and_order_converge(order, repe
     for index in [i for i in list(order) + list(repeats) if i < upto]:
         state.receive(HISTORY[index] if whole[index] else WIRE_HISTORY[index])
     assert state.view() == server_state_after(upto)
+
+
+# -- resolved threads -------------------------------------------------------------------------
+
+from imagechat_widget.state import is_resolved  # noqa: E402
+
+RESOLVE_HISTORY = [
+    created(1, marker("m1", comment("c1"))),
+    updated(2, "m1", "resolved", resolvedAt=20, resolvedBy="Ada"),
+    updated(3, "m1", "comment-added", comment=comment("c2", "one more", author="bob", stamp=3)),
+    updated(4, "m1", "reopened"),
+    updated(5, "m1", "resolved", resolvedAt=50, resolvedBy="Mo"),
+]
+
+
+def test_resolving_and_reopening_apply_and_are_idempotent():
+    markers = {}
+    for event in RESOLVE_HISTORY[:2]:
+        apply_event(markers, event)
+    kept = markers["m1"]
+    assert is_resolved(kept) and (kept["resolvedAt"], kept["resolvedBy"]) == (20, "Ada")
+    apply_event(markers, RESOLVE_HISTORY[1])
+    assert markers["m1"] == kept
+    apply_event(markers, RESOLVE_HISTORY[3])
+    assert not is_resolved(markers["m1"]) and "resolvedBy" not in markers["m1"]
+    assert kept["resolvedBy"] == "Ada"  # replaced, never mutated: copies may share it
+    apply_event(markers, RESOLVE_HISTORY[3])
+    assert not is_resolved(markers["m1"])
+    apply_event(markers, updated(9, "gone", "resolved", resolvedAt=1, resolvedBy="x"))  # unknown: nothing
+    assert set(markers) == {"m1"}
+
+
+def test_a_snapshot_carries_the_resolved_state():
+    state = loaded(2, [{**marker("m1", comment("c1")), "resolvedAt": 20, "resolvedBy": "Ada"}])
+    assert is_resolved(state.marker("m1"))
+    state.receive(RESOLVE_HISTORY[2])
+    state.receive(RESOLVE_HISTORY[3])
+    assert not is_resolved(state.marker("m1")) and len(state.marker("m1")["comments"]) == 2
+
+
+def test_an_own_resolve_shows_at_once_ignores_its_echo_and_rolls_back_if_refused():
+    state = loaded(1, [marker("m1", comment("c1"))])
+    state.propose("b-1", updated(None, "m1", "resolved", "b-1", resolvedAt=5, resolvedBy="Ada"), 0)
+    assert is_resolved(state.marker("m1")) and state.unconfirmed_ids() == set()
+    assert state.receive(updated(2, "m1", "resolved", "b-1", resolvedAt=7, resolvedBy="Ada"))  # the echo
+    assert state.pending == {} and state.marker("m1")["resolvedAt"] == 7  # the server's time wins
+    state.accepted("b-1", 2)  # its REST answer, after the echo: nothing more
+    assert state.pending == {} and is_resolved(state.marker("m1"))
+    state.propose("b-2", updated(None, "m1", "reopened", "b-2"), 0)
+    assert not is_resolved(state.marker("m1"))
+    state.rejected("b-2")  # 403: not the author
+    assert is_resolved(state.marker("m1"))
+
+
+@settings(max_examples=200, deadline=None)
+@given(order=st.permutations(range(len(RESOLVE_HISTORY))),
+       repeats=st.lists(st.integers(min_value=0, max_value=len(RESOLVE_HISTORY) - 1), max_size=10))
+def test_resolves_and_reopens_in_any_order_converge(order, repeats):
+    state = loaded()
+    for index in list(order) + list(repeats):
+        state.receive(RESOLVE_HISTORY[index])
+    markers = {}
+    for event in RESOLVE_HISTORY:
+        apply_event(markers, event)
+    assert state.view() == markers and state.marker("m1")["resolvedBy"] == "Mo"

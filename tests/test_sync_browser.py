@@ -344,7 +344,7 @@ def test_an_unconfirmed_change_looks_pending_and_a_refused_one_rolls_back_where_
     alice.popover.get_by_role("button", name="Cancel").click()
     alice.open_thread(1)
     alice.reply("A reply the server refuses")
-    expect(alice.popover.locator(".error")).to_have_text("Not saved: you can only change your own comments and markers.")
+    expect(alice.popover.locator(".error")).to_have_text("Not saved: only the author, or a moderator, may do that.")
     expect(alice.comments).to_have_count(1)
     expect(alice.popover.locator("textarea.message")).to_have_value("A reply the server refuses")
 

@@ -36,6 +36,7 @@ from imagechat.storage.database import create_engine
 from imagechat.storage.errors import StorageError
 from imagechat.storage.store import Store
 from imagechat.usage import Usage
+from imagechat.webhooks.delivery import Deliverer
 
 schemas = SchemaGenerator(
     {"openapi": "3.0.0", "info": {"title": "ImageChat API", "version": "1"}}
@@ -89,14 +90,20 @@ def create_app(settings: Settings) -> Starlette:
         usage = Usage(engine, settings.usage_flush_seconds)
         usage.start()
         store = Store(engine, settings.max_markers_per_image)
+        webhooks = Deliverer(engine, settings)
+        webhooks.start()
+        if settings.seed_demo:
+            await demo.seed(store)
         services = Services(
             settings=settings, store=store, tenants=tenants,
             tokens=tokens, guard=Guard(tenants, tokens, settings), broker=broker, hub=hub, usage=usage,
+            webhooks=webhooks,
         )
         try:
             yield {"services": services}
         finally:
             await hub.close()
+            await webhooks.stop()
             await usage.stop()
             await broker.disconnect()
             await store.close()

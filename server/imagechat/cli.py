@@ -21,6 +21,7 @@ from imagechat.errors import ApiError
 from imagechat.storage.migrate import upgrade
 from imagechat.storage.store import Store
 from imagechat.security.tenants import Tenant, Tenants
+from imagechat.webhooks import admin
 
 # Settings that are not flags: paths of the checkout, and the key (flags show in `ps`; use the env).
 NOT_FLAGS = {"public_dir", "widget_dir", "secret_key"}
@@ -61,6 +62,7 @@ def main(argv: list[str] | None = None) -> None:
     remove = tenant_commands.add_parser("delete", help="delete a tenant and all its threads")
     remove.add_argument("id")
     database_only += [create, update, tenant_commands.choices["list"], rotate, remove]
+    database_only += add_webhook_commands(commands)
     for command in database_only:
         command.add_argument("--database-url", help="env IMAGECHAT_DATABASE_URL, default sqlite:///imagechat.db")
 
@@ -79,6 +81,13 @@ def main(argv: list[str] | None = None) -> None:
             run_with_engine(settings, lambda engine: administer(Tenants(engine), args))
         except (ApiError, ValueError) as error:
             parser.exit(2, f"imagechat tenant {args.action}: {error}\n")
+    elif args.command == "webhook":
+        try:
+            accepted = run_with_engine(settings, lambda engine: administer_webhooks(engine, args))
+        except (ApiError, ValueError) as error:
+            parser.exit(2, f"imagechat webhook {args.action}: {error}\n")
+        if not accepted:
+            parser.exit(1)
 
 
 class DenialNoiseFilter(logging.Filter):
@@ -123,6 +132,10 @@ def serve_forever(settings: Settings) -> None:
         ws=ws_protocol,
         timeout_keep_alive=settings.keep_alive_seconds,
         ws_max_size=protocol.MAX_FRAME_BYTES,
+        # A client gone without a close (a killed tab behind a NAT, a dead network) answers no
+        # WebSocket ping: its socket is closed within two heartbeats, and it leaves the presence.
+        ws_ping_interval=settings.heartbeat_seconds,
+        ws_ping_timeout=settings.heartbeat_seconds,
         # Off by default: measured in benchmarks/deflate.py (README, "What a viewer costs").
         ws_per_message_deflate=settings.ws_deflate,
         access_log=settings.access_log,
@@ -161,3 +174,40 @@ def show(tenant: Tenant, with_secret: bool = False) -> None:
     print(f"{tenant.id}\t{tenant.name}{mode}\torigins: {' '.join(tenant.origins)}")
     if with_secret:
         print(f"api secret: {tenant.secret}")
+
+
+# -- webhooks (README, "Webhooks") ---------------------------------------------------------------
+
+
+def add_webhook_commands(commands: Any) -> list[argparse.ArgumentParser]:
+    webhook = commands.add_parser("webhook", help="manage the URLs that receive a tenant's events")
+    actions = webhook.add_subparsers(dest="action", required=True)
+    add = actions.add_parser("add", help="send the tenant's events from now on to URL; prints the webhook's id")
+    add.add_argument("tenant")
+    add.add_argument("url", help="an http:// or https:// URL")
+    listed = actions.add_parser("list", help="webhooks (of one tenant), with their delivery failures")
+    listed.add_argument("tenant", nargs="?")
+    remove = actions.add_parser("remove", help="stop sending to a webhook")
+    remove.add_argument("id")
+    test = actions.add_parser("test", help="send a signed test POST; prints the answer's status")
+    test.add_argument("id")
+    return [add, listed, remove, test]
+
+
+async def administer_webhooks(engine: Any, args: argparse.Namespace) -> bool:
+    """Do it and print the outcome; False when a test POST was not accepted."""
+    if args.action == "add":
+        webhook = await admin.add(engine, args.tenant, args.url)
+        print(f"{webhook.id}\t{webhook.tenant_id}\t{webhook.url}")
+    elif args.action == "list":
+        for webhook in await admin.listing(engine, args.tenant):
+            failing = f"\tfailing: {webhook.last_error}" if webhook.last_error else ""
+            print(f"{webhook.id}\t{webhook.tenant_id}\t{webhook.url}\tgiven up: {webhook.given_up}{failing}")
+    elif args.action == "remove":
+        await admin.remove(engine, args.id)
+        print(f"removed webhook {args.id}")
+    elif args.action == "test":
+        accepted, status = await admin.send_test(engine, args.id)
+        print(status)
+        return accepted
+    return True

@@ -53,6 +53,13 @@ class Settings:
     max_http_connections_per_ip: int = 200
     # Host names this server answers to (comma-separated; `*`: any). Default: its --host and localhost.
     allowed_hosts: str = ""
+    # At start, give the demo pages' images their first threads, if nobody has commented on them yet.
+    seed_demo: bool = False
+    # Webhooks (webhooks/delivery.py): each POST's timeout; a failed event is retried after this
+    # base, doubling (jittered, at most an hour apart), for this long, then given up.
+    webhook_timeout_seconds: float = 10.0
+    webhook_retry_base_seconds: float = 5.0
+    webhook_retry_for_seconds: float = 86400.0
     # What browsers load: inside the installed package, else the checkout's (see static.py).
     public_dir: Path = static.PUBLIC_DIR
     widget_dir: Path = static.WIDGET_DIR

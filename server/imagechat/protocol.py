@@ -19,6 +19,10 @@ EVENT_TYPES = (NEW_IMAGE_CHAT, IMAGE_CHAT_UPDATED, DELETED_IMAGE_CHAT)
 COMMENT_ADDED = "comment-added"
 COMMENT_EDITED = "comment-edited"
 COMMENT_DELETED = "comment-deleted"
+# A thread resolved ({markerId, change, resolvedAt, resolvedBy}: when, and the name of who) or
+# reopened ({markerId, change}). Only its author or a moderator may do either.
+THREAD_RESOLVED = "resolved"
+THREAD_REOPENED = "reopened"
 
 # -- control frames -----------------------------------------------------------------------------
 
@@ -34,6 +38,7 @@ HEARTBEAT = "heartbeat"
 BATCH = "batch"
 ERROR = "error"
 PONG = "pong"
+PRESENCE = "presence"  # who else looks at the image: sent to subscribers that ask for it
 
 # Why `subscribed` says resume false, or why `reload` came: the client loads the snapshot.
 REASON_NEW = "new"  # no `since`: a first connection
@@ -146,8 +151,9 @@ def comment_json(row: dict) -> dict:
 
 
 def marker_json(row: dict, comments: list) -> dict:
-    """A marker from its stored row, with (some of) its thread's comments."""
-    return {
+    """A marker from its stored row, with (some of) its thread's comments, and when and by whom
+    it was resolved if it is."""
+    marker = {
         "id": row["id"],
         "x": row["x"],
         "y": row["y"],
@@ -155,6 +161,10 @@ def marker_json(row: dict, comments: list) -> dict:
         "createdAt": row["created_at"],
         "comments": comments,
     }
+    if row.get("resolved_at") is not None:  # open threads say nothing: fewer bytes
+        marker["resolvedAt"] = row["resolved_at"]
+        marker["resolvedBy"] = row["resolved_by"]
+    return marker
 
 
 def new_marker_json(marker_row: dict, comment_row: dict) -> dict:
@@ -214,11 +224,14 @@ def batch_frame(encoded: list) -> str:
 
 
 def subscribe(url_id: str, token: "str | None" = None, since: "int | None" = None,
-              epoch: "str | None" = None) -> str:
-    """`since`/`epoch`: where the client stopped, to resume after a reconnect."""
+              epoch: "str | None" = None, presence: bool = False) -> str:
+    """`since`/`epoch`: where the client stopped, to resume after a reconnect. `presence`: send
+    this socket presence frames (who else is looking)."""
     frame = {"type": SUBSCRIBE, "urlId": url_id}
     if token is not None:
         frame["token"] = token
+    if presence:
+        frame[PRESENCE] = True
     if since is not None:
         frame["since"] = since
         frame["epoch"] = epoch
@@ -249,3 +262,28 @@ PING_FRAME = dumps({"type": PING})
 PONG_FRAME = dumps({"type": PONG})
 HEARTBEAT_FRAME = dumps({"type": HEARTBEAT})
 RESYNC_FRAME = dumps({"type": RESYNC})
+
+
+# -- presence: who is looking at the image now ----------------------------------------------------
+
+PRESENCE_SECONDS = 2  # at most one presence frame per image this often
+MAX_PRESENCE_NAMES = 20  # the names a presence frame carries at most (the count covers everyone)
+
+
+def presence(count: int, names: list) -> str:
+    """`count`: everyone watching the image; `names`: some of the signed-in ones, bounded."""
+    return dumps({"type": PRESENCE, "count": count, "names": names[:MAX_PRESENCE_NAMES]})
+
+
+def read_presence(frame: dict) -> tuple:
+    """A presence frame as (count, names), bounded and cleaned whatever the frame holds: a count of
+    at least 0, at most MAX_PRESENCE_NAMES names, each a string of at most MAX_NAME_CHARS."""
+    count = frame.get("count")
+    if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+        count = 0
+    names = []
+    given = frame.get("names")
+    for name in given if isinstance(given, list) else []:
+        if isinstance(name, str) and name.strip() and len(names) < MAX_PRESENCE_NAMES:
+            names.append(name.strip()[:MAX_NAME_CHARS])
+    return count, names

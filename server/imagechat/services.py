@@ -16,6 +16,7 @@ if TYPE_CHECKING:  # only types: the modules below reach their services through 
     from imagechat.security.tokens import TokenSigner
     from imagechat.storage.store import Store
     from imagechat.usage import Usage
+    from imagechat.webhooks.delivery import Deliverer
 
 
 @dataclass
@@ -28,6 +29,7 @@ class Services:
     broker: Broker
     hub: Hub
     usage: Usage
+    webhooks: Deliverer
 
 
 class State(TypedDict):

@@ -46,6 +46,10 @@ class Api:
     async def delete_marker(self, marker_id, broadcast_id):
         return await self._call("DELETE", "/markers/%s?broadcastId=%s" % (marker_id, broadcast_id))
 
+    async def resolve_marker(self, marker_id, body):
+        """body: {resolved: true (resolve) or false (reopen), broadcastId}."""
+        return await self._call("PUT", "/markers/%s/resolved" % marker_id, body)
+
     async def add_comment(self, marker_id, body):
         return await self._call("POST", "/markers/%s/comments" % marker_id, body)
 

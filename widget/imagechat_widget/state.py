@@ -74,7 +74,16 @@ def _updated_marker(marker, event):
             # Loaded or not, it was counted; remember it so that a repeat counts it once.
             updated["commentCount"] = max(len(updated["comments"]), marker["commentCount"] - 1)
             updated["removedCommentIds"] = removed + (comment_id,)
+    elif change == protocol.THREAD_RESOLVED:
+        updated["resolvedAt"], updated["resolvedBy"] = event["resolvedAt"], event["resolvedBy"]
+    elif change == protocol.THREAD_REOPENED:
+        updated.pop("resolvedAt", None)
+        updated.pop("resolvedBy", None)
     return updated
+
+
+def is_resolved(marker):
+    return "resolvedAt" in marker
 
 
 def _merged_thread(marker, comments, complete):
@@ -121,6 +130,7 @@ class ImageState:
         self.pending = {}
         self._proposals = 0
         self._view = None
+        self.on_applied = None  # called with each server event as it is applied, in seq order
 
     # -- from the server -----------------------------------------------------------------------
 
@@ -167,6 +177,8 @@ class ImageState:
             self.seq += 1
             apply_event(self.confirmed, event)
             self._learn_epoch(event)
+            if self.on_applied is not None:
+                self.on_applied(event)  # before its proposal goes: it can still tell an own change
             self.pending.pop(event.get("broadcastId"), None)
             applied = True
         if applied:
@@ -335,3 +347,36 @@ class CommentWalk:
         self._pages += 1
         self.cursor = page["next"]
         return True
+
+
+# -- presence: who else is looking ------------------------------------------------------------------
+
+PRESENCE_INITIALS_SHOWN = 3  # initials in the badge; every name is in its tooltip
+
+
+def initials(name):
+    """"Ada Lovelace" -> "AL", "Bo" -> "BO": two letters for a badge."""
+    words = name.split()
+    if not words:
+        return "?"
+    if len(words) == 1:
+        return words[0][:2].upper()
+    return (words[0][:1] + words[1][:1]).upper()
+
+
+def presence_label(count, names):
+    """The badge's text and tooltip for `count` viewers (the user included) and some of the
+    signed-in ones' names: ("3 here · AL, BO", "Ada Lovelace, Bo"); no badge ("") when the
+    user is alone."""
+    if count < 2:
+        return "", ""
+    text = "%d here" % count
+    if names:
+        shown = [initials(name) for name in names[:PRESENCE_INITIALS_SHOWN]]
+        more = len(names) - len(shown)
+        text += " · " + ", ".join(shown) + (" +%d" % more if more else "")
+    signed_out = count - len(names)
+    tooltip = ", ".join(names)
+    if signed_out > 0:
+        tooltip += (" and " if tooltip else "") + "%d more" % signed_out
+    return text, tooltip + " looking at this image"

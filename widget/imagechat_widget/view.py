@@ -1,15 +1,16 @@
 """The widget's DOM, inside a shadow root wrapped around the host page's <img>.
 
 The user's text only ever goes through `textContent` and `value`, never through HTML parsing.
-All clicks and keys are handled by two delegated listeners, so re-rendering creates no listeners.
+Input (clicks, keys, hovering, dragging the draft's pin) is handled by a few listeners delegated
+from the shadow root, added once: re-rendering creates no listeners.
 """
 
 import asyncio
 
 from imagechat_widget import protocol
-from imagechat_widget.browser import element, listen
+from imagechat_widget.browser import element, listen, store, stored
 from imagechat_widget.compat import document, now_ms, spawn, window
-from imagechat_widget.state import comment_count, is_partial
+from imagechat_widget.state import comment_count, is_partial, is_resolved, presence_label
 from imagechat_widget.timefmt import relative_time
 
 STATUS_TEXT = {
@@ -20,6 +21,9 @@ STATUS_TEXT = {
     "refused": "Not available",
 }
 CALLOUT_SECONDS = 6
+# Whether resolved threads' pins are shown (dimmed) or hidden: one choice per browser.
+SHOW_RESOLVED_KEY = "imagechat.showResolved"
+ARROWS = {"ArrowLeft": (-0.01, 0), "ArrowRight": (0.01, 0), "ArrowUp": (0, -0.01), "ArrowDown": (0, 0.01)}
 
 
 class Actions:
@@ -46,6 +50,10 @@ class Actions:
         raise NotImplementedError
 
     def delete_marker(self, marker_id):
+        raise NotImplementedError
+
+    def resolve_marker(self, marker_id, resolved):
+        """Resolve the thread (True) or reopen it (False)."""
         raise NotImplementedError
 
     def load_thread(self, marker_id):
@@ -75,19 +83,30 @@ class View:
         self.popover = element("div", "popover", role="dialog")
         self.popover.hidden = True
         root.insertBefore(self.layer, self.status)  # under the pill
-        for node in (self.notice, self.popover, self.callout):
+        self.show_resolved = stored(SHOW_RESOLVED_KEY) != "0"
+        self.controls = self._build_controls()
+        for node in (self.controls, self.notice, self.popover, self.callout):
             root.appendChild(node)
         self._pins = {}
         self._markers = []
         self._unconfirmed = set()
-        self.mode = None  # None, "draft" or "thread"
+        self.mode = None  # None, "draft", "thread" or "list" (every thread of the image)
         self.draft_at = None
         self.open_marker = None
         self.editing = None
         self._edit_text = None  # given back after a refused edit
         self._callout_task = None
+        self.preview = element("div", "preview", aria_hidden="true")  # a pin's first comment, on hover
+        self.preview.hidden = True
+        root.appendChild(self.preview)
+        self._dragging = False  # the draft's pin follows the pointer
         listen(root, "click", self._on_click)
         listen(root, "keydown", self._on_key)
+        listen(root, "mouseover", self._on_hover)
+        listen(host, "mouseleave", self._hide_preview)
+        listen(root, "pointerdown", self._on_pointer_down)
+        listen(root, "pointermove", self._on_pointer_move)
+        listen(root, "pointerup", self._on_pointer_up)
         listen(window, "resize", lambda _e: self._place_popover())
 
     # -- rendering -----------------------------------------------------------------------------
@@ -97,7 +116,9 @@ class View:
         self._markers = markers
         self._unconfirmed = unconfirmed
         self._render_pins()
-        if self.mode == "thread":
+        if self.mode == "list":
+            self._render_list()
+        elif self.mode == "thread":
             if self.marker_number(self.open_marker) is None:
                 self.close()  # deleted, here or elsewhere
             else:
@@ -116,6 +137,20 @@ class View:
         self.status.textContent = STATUS_TEXT.get(state, state)
         self.notice.hidden = notice is None
         self.notice.textContent = notice or ""
+
+    def show_presence(self, count, names):
+        """The badge in the image's top-right corner: how many look at it now, and who (hidden
+        when the user is alone). Made on first use: a widget that never hears of others has none."""
+        text, tooltip = presence_label(count, names)
+        badge = self.host.shadowRoot.querySelector(".presence")
+        if not badge:  # querySelector's null is not None in Pyodide
+            if not text:
+                return
+            badge = element("div", "presence")
+            self.host.shadowRoot.appendChild(badge)
+        badge.hidden = not text
+        badge.textContent = text
+        badge.title = tooltip
 
     def show_error(self, message, point=None, marker_id=None):
         """Say why something failed where the user acted, inside the viewport: in the open
@@ -207,17 +242,26 @@ class View:
             pin.classList.toggle("draft", marker_id == "draft")
             pending = marker_id in self._unconfirmed
             pin.classList.toggle("pending", pending)
+            resolved = is_resolved(marker)
+            if resolved:
+                pin.setAttribute("data-resolved", "")
+            else:
+                pin.removeAttribute("data-resolved")
+            # Hidden by the toggle, unless the user has its thread open (just resolved it, say).
+            pin.hidden = resolved and not self.show_resolved and marker_id != self.open_marker
             first = marker["comments"][0] if marker["comments"] else None
             summary = "%s: %s" % (first["author"]["name"], first["text"][:80]) if first else "new thread"
             count = comment_count(marker)
             if count > 1:
                 summary += " (%d comments)" % count
+            if resolved:
+                summary += " (resolved)"
             if pending:
                 summary += " (sending…)"
             pin.setAttribute("aria-label", "Thread %s, %s" % (label, summary))
-            pin.title = summary
         for marker_id in [i for i in self._pins if i not in seen]:
             self._pins.pop(marker_id).remove()
+        self._render_controls()
 
     def _render_thread(self):
         marker = self._marker(self.open_marker)
@@ -268,9 +312,17 @@ class View:
                 loading = self._actions.is_loading_thread(marker["id"])
                 comments.appendChild(element("li", "loading", ("Loading %s…" if loading else "%s not loaded") % more))
         comments.scrollTop = scrolled
+        resolution = self.popover.querySelector(".resolution")
+        resolution.hidden = not is_resolved(marker)
+        if is_resolved(marker):
+            resolution.textContent = "✓ Resolved by %s · %s" % (marker["resolvedBy"], relative_time(marker["resolvedAt"], now))
         footer = self.popover.querySelector("footer")
         footer.replaceChildren()
         if writable and (marker["author"]["id"] == own or moderator):
+            if is_resolved(marker):
+                footer.appendChild(element("button", "link", "Reopen", type="button", data_action="reopen"))
+            else:
+                footer.appendChild(element("button", "link", "Resolve", type="button", data_action="resolve"))
             footer.appendChild(
                 element("button", "link danger", "Delete marker", type="button", data_action="delete-marker")
             )
@@ -280,7 +332,71 @@ class View:
             "%d comment%s" % (count, "" if count == 1 else "s"))
         self._place_popover()
 
+    def _build_controls(self):
+        """The small controls in the image's corner: the thread list's button and the "show
+        resolved" toggle."""
+        controls = element("div", "controls")
+        threads = element("button", "list-toggle", type="button", data_action="list", aria_haspopup="dialog")
+        threads.hidden = True  # until there is a thread
+        controls.appendChild(threads)
+        toggle = element("label", "resolved-toggle")
+        toggle.hidden = True  # until there is a resolved thread
+        box = element("input", "", type="checkbox", data_action="toggle-resolved")
+        box.checked = self.show_resolved
+        toggle.appendChild(box)
+        toggle.appendChild(element("span", "", "Show resolved"))
+        controls.appendChild(toggle)
+        return controls
+
+    def _render_controls(self):
+        """Each control shows only while it has something to act on, with how many."""
+        resolved = len([m for m in self._markers if is_resolved(m)])
+        toggle = self.controls.querySelector(".resolved-toggle")
+        toggle.hidden = resolved == 0
+        toggle.querySelector("span").textContent = "Show resolved (%d)" % resolved
+        threads = self.controls.querySelector(".list-toggle")
+        threads.hidden = not self._markers
+        threads.textContent = "Threads (%d)" % len(self._markers)
+
     # -- opening and closing -------------------------------------------------------------------
+
+    def open_list(self):
+        """Every thread of the image, unresolved first, each with its first comment and count;
+        a click opens it."""
+        self.mode, self.draft_at, self.open_marker, self.editing = "list", None, None, None
+        self.popover.replaceChildren()
+        header = element("header")
+        header.appendChild(element("span", "title", "Threads"))
+        header.appendChild(element("span", "count"))
+        header.appendChild(element("button", "close", "×", type="button", data_action="close", aria_label="Close"))
+        self.popover.appendChild(header)
+        self.popover.appendChild(element("ol", "thread-list"))
+        self.popover.hidden = False
+        self._render_pins()
+        self._render_list()
+
+    def _render_list(self):
+        numbered = list(enumerate(self._markers, 1))  # pins' numbers: the order they were dropped
+        numbered.sort(key=lambda item: (is_resolved(item[1]), item[0]))
+        items = self.popover.querySelector(".thread-list")
+        items.replaceChildren()
+        for number, marker in numbered:
+            item = element("li")
+            entry = element("button", "thread-entry", type="button", data_action="open", data_marker=marker["id"])
+            if is_resolved(marker):
+                entry.setAttribute("data-resolved", "")
+            entry.appendChild(element("span", "number", "#%d" % number))
+            first = marker["comments"][0] if marker["comments"] else None
+            entry.appendChild(element("span", "first", "%s: %s" % (first["author"]["name"], first["text"]) if first else ""))
+            count = comment_count(marker)
+            entry.appendChild(element("span", "count", "✓ %d" % count if is_resolved(marker) else str(count),
+                                      title="%d comment%s%s" % (count, "" if count == 1 else "s",
+                                                                ", resolved" if is_resolved(marker) else "")))
+            item.appendChild(entry)
+            items.appendChild(item)
+        count = len(numbered)
+        self.popover.querySelector("header .count").textContent = "%d thread%s" % (count, "" if count == 1 else "s")
+        self._place_popover()
 
     def open_draft(self, x, y):
         self.mode, self.draft_at, self.open_marker, self.editing = "draft", (x, y), None, None
@@ -293,6 +409,7 @@ class View:
         self.mode, self.draft_at, self.open_marker, self.editing = "thread", None, marker_id, None
         self._build_popover("", "Reply…", "Reply", "reply", with_cancel=False)
         self.popover.insertBefore(element("ol", "comments"), self.popover.querySelector(".compose"))
+        self.popover.insertBefore(element("p", "resolution", role="status"), self.popover.querySelector(".comments"))
         if self._actions.readonly:
             self.popover.querySelector(".compose").remove()
         self.popover.appendChild(element("footer"))
@@ -344,6 +461,9 @@ class View:
     def _place_popover(self):
         if self.mode == "draft":
             self._place_beside(self.popover, self.draft_at[0], self.draft_at[1])
+        elif self.mode == "list":  # above the corner's controls
+            self.popover.style.left = "8px"
+            self.popover.style.top = "%dpx" % max(8, self.controls.offsetTop - self.popover.offsetHeight - 8)
         elif self.mode == "thread" and self._marker(self.open_marker) is not None:
             marker = self._marker(self.open_marker)
             self._place_beside(self.popover, marker["x"], marker["y"])
@@ -374,6 +494,7 @@ class View:
     # -- input ---------------------------------------------------------------------------------
 
     def _on_click(self, event):
+        self._hide_preview()
         target = event.target.closest("[data-action]")
         if not target:
             return
@@ -407,8 +528,50 @@ class View:
         else:
             self._act(action, target)
 
+    def _on_hover(self, event):
+        """Over a pin (not the open one, nor the draft's): its first comment on one line beside it."""
+        pin = event.target.closest(".pin")
+        marker = self._marker(str(pin.getAttribute("data-marker"))) if pin else None
+        if marker is None or marker["id"] == self.open_marker or not marker["comments"] or self._dragging:
+            self.preview.hidden = True
+            return
+        first = marker["comments"][0]
+        self.preview.replaceChildren(element("b", "", first["author"]["name"]), element("span", "", first["text"]))
+        self.preview.hidden = False
+        self._place_beside(self.preview, marker["x"], marker["y"])
+
+    def _hide_preview(self, _event=None):
+        self.preview.hidden = True
+
+    def _on_pointer_down(self, event):
+        """The draft's pin may be dragged to adjust where the new thread goes."""
+        if self.mode == "draft" and event.target.closest(".pin.draft"):
+            self._dragging = True
+            event.target.setPointerCapture(event.pointerId)
+            event.preventDefault()
+
+    def _on_pointer_move(self, event):
+        if not self._dragging or self.mode != "draft":
+            return
+        box = self.layer.getBoundingClientRect()
+        if box.width and box.height:
+            self._move_draft((event.clientX - box.left) / box.width, (event.clientY - box.top) / box.height)
+
+    def _on_pointer_up(self, _event):
+        self._dragging = False
+
+    def _move_draft(self, x, y):
+        self.draft_at = (protocol.round_position(min(1, max(0, x))), protocol.round_position(min(1, max(0, y))))
+        self._render_pins()
+        self._place_popover()
+
     def _on_key(self, event):
         key = str(event.key)
+        if key in ARROWS and self.mode == "draft" and event.target.closest(".pin.draft"):
+            event.preventDefault()  # the keyboard's way to drag it: 1% of the image a press
+            dx, dy = ARROWS[key]
+            self._move_draft(self.draft_at[0] + dx, self.draft_at[1] + dy)
+            return
         if key == "Escape" and self.mode is not None:
             if self.editing is not None:
                 self.editing = None
@@ -460,6 +623,17 @@ class View:
         elif action == "delete-marker":
             if window.confirm("Delete this marker and its whole thread?"):
                 self._actions.delete_marker(self.open_marker)
+        elif action in ("resolve", "reopen"):
+            self._actions.resolve_marker(self.open_marker, action == "resolve")
+        elif action == "list":
+            if self.mode == "list":
+                self.close()
+            else:
+                self.open_list()
+        elif action == "toggle-resolved":
+            self.show_resolved = bool(target.checked)
+            store(SHOW_RESOLVED_KEY, "1" if self.show_resolved else "0")
+            self._render_pins()
 
     def _take_name(self):
         """Keep the name typed in the composer, if any. False when a name is needed but empty."""

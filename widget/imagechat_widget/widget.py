@@ -7,6 +7,7 @@ from imagechat_widget.api import Api, ApiError
 from imagechat_widget.browser import js_options, random_id
 from imagechat_widget.compat import create_proxy, document, now_ms, spawn, window
 from imagechat_widget.connection import CONNECTED, OFFLINE, REFUSED, Connection
+from imagechat_widget.events import HostEvents
 from imagechat_widget.identity import Identity
 from imagechat_widget.state import CommentWalk, ImageState, comment_count
 from imagechat_widget.tabs import SiblingTabs
@@ -27,7 +28,7 @@ GAP_GRACE_SECONDS = 1
 REFUSALS = {
     protocol.MARKER_NOT_FOUND: "this thread was deleted in the meantime.",
     protocol.COMMENT_NOT_FOUND: "this comment was deleted in the meantime.",
-    protocol.FORBIDDEN: "you can only change your own comments and markers.",
+    protocol.FORBIDDEN: "only the author, or a moderator, may do that.",
     protocol.ID_TAKEN: "it conflicts with a change made elsewhere. Please try again.",
     "network": "the server could not be reached. Check your connection and try again.",
     protocol.READONLY: "this conversation is view-only.",
@@ -41,6 +42,8 @@ class Widget(Actions):
         self.identity = identity
         self.readonly = readonly
         self.state = ImageState()
+        self.events = HostEvents(host.querySelector("img"), url_id)  # for the host page's scripts
+        self.state.on_applied = lambda event: self.events.applied(event, self.state.is_own(event.get("broadcastId")))
         self.view = View(host, identity, self)
         self.api = Api(base_url, tenant, identity)
         self.tabs = SiblingTabs(tenant, url_id, self._on_sibling)
@@ -94,7 +97,8 @@ class Widget(Actions):
         if self.connection.close_code == protocol.CLOSE_TOO_SLOW:
             self.state.forget()  # the server dropped us for lagging: start again from a snapshot
         # With the last seq applied, the server replays what we missed.
-        return protocol.subscribe(self.url_id, self.identity.token(), self.state.seq, self.state.epoch)
+        return protocol.subscribe(self.url_id, self.identity.token(), self.state.seq, self.state.epoch,
+                                  presence=True)
 
     def _on_connection(self, state):
         if state == REFUSED:
@@ -109,6 +113,8 @@ class Widget(Actions):
             self.view.set_status(state, REFUSED_MESSAGES[code])
             return
         self.view.set_status(state, {"offline": OFFLINE_MESSAGE, "reconnecting": RECONNECTING_MESSAGE}.get(state))
+        if state != CONNECTED:
+            self.view.show_presence(0, [])  # stale: the server sends the current one on reconnecting
 
     def _refused_for_good(self, error):
         """A REST answer that no retry can change (origin not allowed, unknown tenant) stops the
@@ -141,6 +147,8 @@ class Widget(Actions):
         elif kind == protocol.ERROR and frame.get("error") in protocol.SESSION_ERRORS:
             self.identity.signed_out()  # a session the server no longer takes: watch signed out
             self.connection.restart()
+        elif kind == protocol.PRESENCE:
+            self.view.show_presence(*protocol.read_presence(frame))
         elif kind == protocol.ERROR:
             window.console.warn("ImageChat: " + str(frame.get("message")))
 
@@ -217,6 +225,7 @@ class Widget(Actions):
 
     def _render(self):
         self.view.render(self.state.ordered_markers(), self.state.unconfirmed_ids())
+        self.events.confirmed(self.state)
 
     # -- from sibling tabs ---------------------------------------------------------------------
 
@@ -280,6 +289,18 @@ class Widget(Actions):
             return
         self._submit({"type": protocol.DELETED_IMAGE_CHAT, "markerId": marker_id},
                      lambda b: self.api.delete_marker(marker_id, b["broadcastId"]), {},
+                     self._refusal_at_marker(marker))
+
+    def resolve_marker(self, marker_id, resolved):
+        """Resolve the thread (or reopen it): shown at once, the server's time and name replace ours."""
+        marker = self.state.marker(marker_id)
+        if marker is None:
+            return
+        if resolved:
+            event = _updated(marker_id, protocol.THREAD_RESOLVED, resolvedAt=now_ms(), resolvedBy=self.identity.name)
+        else:
+            event = _updated(marker_id, protocol.THREAD_REOPENED)
+        self._submit(event, lambda b: self.api.resolve_marker(marker_id, b), {"resolved": resolved},
                      self._refusal_at_marker(marker))
 
     def _refusal_at_marker(self, marker):
@@ -376,6 +397,8 @@ class Page:
         self.settings.pauseLive = create_proxy(lambda: [w.connection.pause() for w in self.widgets] and None)
         self.settings.resumeLive = create_proxy(
             lambda lose=0: [w.connection.resume(lose) for w in self.widgets] and None)
+        # ImageChat.mount / unmount (embed.js) ask for a look at the page at once.
+        self.settings.scan = create_proxy(lambda: self.update())
         observer = window.MutationObserver.new(create_proxy(lambda _records, _observer: self.update()))
         observer.observe(document.body, js_options({"childList": True, "subtree": True}))
 

@@ -12,7 +12,7 @@ from starlette.routing import Route
 from imagechat import protocol
 from imagechat.errors import ApiError, invalid
 from imagechat.live.hub import image_channel
-from imagechat.security.validation import clean_fraction, clean_id, clean_text, clean_url_id, optional_id
+from imagechat.security.validation import clean_flag, clean_fraction, clean_id, clean_text, clean_url_id, optional_id
 from imagechat.services import services
 from imagechat.storage.store import Committed
 
@@ -47,6 +47,7 @@ async def _publish(request: Request, committed: Committed, status: int) -> Respo
     """Publish the committed event and answer it: its author applies it like everyone else."""
     channel = image_channel(committed.tenant_id, committed.url_id)
     await services(request).broker.publish(channel, committed.seq, committed.event)
+    services(request).webhooks.wake(committed.tenant_id)  # deliver it to its webhooks now, not at the next poll
     return Response(committed.event, status_code=status, media_type="application/json")
 
 
@@ -224,6 +225,40 @@ async def delete_marker(request: Request) -> Response:
     return await _publish(request, committed, 200)
 
 
+async def resolve_marker(request: Request) -> Response:
+    """
+    summary: Resolve a thread, or reopen it (its author, or a moderator)
+    parameters:
+      - {name: tenant, in: path, required: true, schema: {type: string}}
+      - {name: marker, in: path, required: true, schema: {type: string}}
+    requestBody:
+      content:
+        application/json:
+          schema:
+            type: object
+            required: [resolved]
+            properties:
+              resolved: {type: boolean, description: "true: resolve; false: reopen"}
+              broadcastId: {type: string}
+    responses:
+      200: {description: "the committed image-chat-updated event: {type, seq, broadcastId, markerId, change: resolved, resolvedAt, resolvedBy} or {..., change: reopened}"}
+      400: {description: "resolved is not true or false"}
+      403: {description: not the thread's author nor a moderator}
+      404: {description: "unknown marker, or deleted meanwhile: nothing changed, no event"}
+      503: {description: "busy: the change kept colliding with others; retry after Retry-After"}
+    """
+    tenant, identity = await services(request).guard.writer(request)
+    body = await read_json(request)
+    committed = await services(request).store.resolve_marker(
+        tenant.id,
+        request.path_params["marker"],
+        identity.author(),
+        clean_flag(body.get("resolved"), "resolved"),
+        _broadcast_id(body.get("broadcastId")),
+    )
+    return await _publish(request, committed, 200)
+
+
 async def add_comment(request: Request) -> Response:
     """
     summary: Reply in a marker's thread
@@ -344,6 +379,7 @@ routes = [
     Route(f"{PREFIX}/usage", get_usage, methods=["GET"]),
     Route(f"{PREFIX}/markers", create_marker, methods=["POST"]),
     Route(f"{PREFIX}/markers/{{marker}}", delete_marker, methods=["DELETE"]),
+    Route(f"{PREFIX}/markers/{{marker}}/resolved", resolve_marker, methods=["PUT"]),
     Route(f"{PREFIX}/markers/{{marker}}/comments", add_comment, methods=["POST"]),
     Route(f"{PREFIX}/markers/{{marker}}/comments", get_thread, methods=["GET"]),
     Route(f"{PREFIX}/comments/{{comment}}", edit_comment, methods=["PATCH"]),

@@ -27,6 +27,10 @@ class Receiver(Protocol):
         """Messages may have been lost (the backend reconnected): viewers must catch up from the log."""
         ...
 
+    def on_presence(self, channel: str, payload: str) -> None:
+        """Another node's (or this one's) viewers of the image on `channel`: no seq, never stored."""
+        ...
+
 
 class Discard:
     """The receiver until one listens: a message for nobody is dropped."""
@@ -37,6 +41,9 @@ class Discard:
     def on_gap(self) -> None:
         pass
 
+    def on_presence(self, channel: str, payload: str) -> None:
+        pass
+
 
 class BrokerBackend(Protocol):
     def listen(self, receiver: Receiver) -> None: ...
@@ -45,6 +52,7 @@ class BrokerBackend(Protocol):
     async def subscribe(self, channel: str) -> None: ...
     async def unsubscribe(self, channel: str) -> None: ...
     async def publish(self, channel: str, envelope: Envelope) -> None: ...
+    async def publish_presence(self, channel: str, payload: str) -> None: ...
 
 
 def backend_for_url(url: str) -> BrokerBackend:
@@ -89,3 +97,8 @@ class Broker:
 
     async def publish(self, channel: str, seq: int, payload: str) -> None:
         await self._backend.publish(channel, Envelope(seq, payload))
+
+    async def publish_presence(self, channel: str, payload: str) -> None:
+        """This node's viewers of the image on `channel`, to every node subscribed to it (beside
+        its events: no seq, not in the log; lost messages are made good by the next one)."""
+        await self._backend.publish_presence(channel, payload)

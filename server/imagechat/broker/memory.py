@@ -28,3 +28,6 @@ class MemoryBackend:
 
     async def publish(self, channel: str, envelope: Envelope) -> None:
         self._receiver.on_message(channel, envelope)
+
+    async def publish_presence(self, channel: str, payload: str) -> None:
+        self._receiver.on_presence(channel, payload)

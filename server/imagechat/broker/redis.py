@@ -24,6 +24,9 @@ from imagechat.broker import Discard, Envelope, Receiver
 log = logging.getLogger("imagechat.broker.redis")
 
 PREFIX = "imagechat:"
+# Presence goes on a Redis channel of its own beside each image's: a node of an older version never
+# reads it as an event, and no event parser sees it.
+PRESENCE_PREFIX = PREFIX + "presence:"
 PROBE_SECONDS = 5.0  # ping an idle subscription this often; dead after 3 silent probes
 RETRY_SECONDS = (0.2, 0.5, 1, 2, 5)
 
@@ -65,7 +68,7 @@ class RedisBackend:
             return
         confirmed = self._confirmations[channel] = asyncio.get_running_loop().create_future()
         try:
-            await self._pubsub.subscribe(PREFIX + channel)
+            await self._pubsub.subscribe(*_redis_channels(channel))
             await asyncio.wait_for(asyncio.shield(confirmed), 5)
         except (RedisError, OSError, TimeoutError) as error:
             log.warning("subscribing to %s failed (%s); the reconnection will resubscribe", channel, error)
@@ -76,7 +79,7 @@ class RedisBackend:
         self._channels.discard(channel)
         if self._pubsub is not None:
             try:
-                await self._pubsub.unsubscribe(PREFIX + channel)
+                await self._pubsub.unsubscribe(*_redis_channels(channel))
             except (RedisError, OSError):
                 pass  # the connection is gone: the resubscription will leave this one out
 
@@ -88,6 +91,13 @@ class RedisBackend:
             # The change is stored; viewers catch up when the reconnected nodes tell them to resume.
             log.warning("publishing to Redis failed: %s", error)
 
+    async def publish_presence(self, channel: str, payload: str) -> None:
+        assert self._client is not None
+        try:
+            await self._client.publish(PRESENCE_PREFIX + channel, payload)
+        except (RedisError, OSError) as error:  # the next report (every heartbeat) makes it good
+            log.warning("publishing presence to Redis failed: %s", error)
+
     async def _read_forever(self) -> None:
         attempt = 0
         first = True
@@ -98,11 +108,11 @@ class RedisBackend:
                 await pubsub.ping()  # connects
                 subscribed = set(self._channels)
                 if subscribed:
-                    await pubsub.subscribe(*(PREFIX + channel for channel in subscribed))
+                    await pubsub.subscribe(*(name for channel in subscribed for name in _redis_channels(channel)))
                 self._pubsub = pubsub
                 late = self._channels - subscribed  # asked for while we were resubscribing
                 if late:
-                    await pubsub.subscribe(*(PREFIX + channel for channel in late))
+                    await pubsub.subscribe(*(name for channel in late for name in _redis_channels(channel)))
                 self._connected.set()
                 if not first:
                     log.info("reconnected to Redis; resubscribed to %d channels", len(self._channels))
@@ -135,7 +145,9 @@ class RedisBackend:
                 heard = now
                 kind = message["type"]
                 channel = message.get("channel") or ""
-                if kind == "message":
+                if kind == "message" and channel.startswith(PRESENCE_PREFIX):
+                    self._receiver.on_presence(channel.removeprefix(PRESENCE_PREFIX), message["data"])
+                elif kind == "message":
                     self._deliver(channel.removeprefix(PREFIX), message["data"])
                 elif kind == "subscribe":
                     confirmed = self._confirmations.get(channel.removeprefix(PREFIX))
@@ -156,6 +168,11 @@ class RedisBackend:
             self._receiver.on_gap()
             return
         self._receiver.on_message(channel, envelope)
+
+
+def _redis_channels(channel: str) -> tuple[str, str]:
+    """The Redis channels of one image: its events, and its presence."""
+    return PREFIX + channel, PRESENCE_PREFIX + channel
 
 
 def encode(envelope: Envelope) -> str:

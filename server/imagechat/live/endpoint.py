@@ -9,6 +9,7 @@ Client -> server:
   {"type": "subscribe", "urlId": "...", "since": 41, "epoch": "...", "token": "..."}
       `since`/`epoch`: the last seq the client applied and its image's epoch, to resume after a
       reconnect; left out on a first connection. `token`: the session token, if signed in.
+      `"presence": true`: also send presence frames (live/presence.py).
   {"type": "resume", "since": 41}   a gap seen on a live connection: replay what follows 41
   {"type": "ping"}
 Server -> client:
@@ -21,7 +22,7 @@ Server -> client:
   {"type": "resync"}   this node may have missed events (broker reconnected): resume from your seq
   {"type": "batch", "events": [...]}   several events in order (busy moments, and replays)
   the events of `imagechat.protocol`, {"type": "heartbeat"} every `heartbeat` seconds,
-  {"type": "pong"}, and {"type": "error", "error": code, "message": ...} for a bad frame: the
+  {"type": "pong"}, {"type": "presence", "count": 3, "names": [...]} (when asked for), and {"type": "error", "error": code, "message": ...} for a bad frame: the
   connection stays open (a failed subscribe leaves it unsubscribed; the client may try again).
 
 A connection that has not subscribed within --subscribe-timeout-seconds gets a `subscribe_timeout`
@@ -140,10 +141,12 @@ class LiveConnection:
         tenant_id = self.tenant_id
         url_id = clean_url_id(request.get("urlId"))
         token = request.get("token")
+        identity = None
         if token is not None:
             if not isinstance(token, str):
                 raise ApiError(400, "invalid_field", "token: must be a string")
-            self.services.guard.identify(self.websocket, self.tenant, token)
+            identity = self.services.guard.identify(self.websocket, self.tenant, token)
+        watches_presence = request.get(protocol.PRESENCE) is True
         since = None if request.get("since") is None else _since(request)
         epoch = request.get("epoch")
         if epoch is not None and not isinstance(epoch, str):
@@ -157,6 +160,7 @@ class LiveConnection:
         self.viewer.hold()
         await self.services.hub.join(channel, self.viewer)
         self.url_id, self.channel = url_id, channel
+        self.services.hub.presence.arrive(channel, self.viewer, identity, watches_presence)
         log.info("viewer %s watches an image of tenant %s", client_ip(self.websocket), tenant_id)
         # Read after joining: every event from here on is either replayed or held.
         seq, current_epoch = await store.position(tenant_id, url_id)
@@ -208,6 +212,7 @@ class LiveConnection:
     def close(self) -> None:
         if self.channel is not None:
             self.services.hub.leave(self.channel, self.viewer)
+            self.services.hub.presence.depart(self.channel, self.viewer)
 
 
 async def live_endpoint(websocket: WebSocket) -> None:

@@ -19,6 +19,7 @@ from starlette.websockets import WebSocket
 from imagechat import limits, protocol
 from imagechat.broker import Broker, Envelope
 from imagechat.live.batching import Batcher, Frame
+from imagechat.live.presence import Presence
 from imagechat.security.connections import WRITE_NOW
 from imagechat.usage import Tally
 
@@ -202,6 +203,7 @@ class Hub:
         self._batch_window = batch_window_seconds
         self._batch_max = batch_max_events
         self._heartbeat = asyncio.create_task(self._beat(heartbeat_seconds), name="heartbeat")
+        self.presence = Presence(broker, heartbeat_seconds)  # who watches each image, over the nodes
         broker.listen(self)
 
     async def join(self, channel: str, viewer: Viewer) -> None:
@@ -236,10 +238,14 @@ class Hub:
         for room in self._rooms.values():
             room.fan_out(RESYNC)
 
+    def on_presence(self, channel: str, payload: str) -> None:
+        self.presence.on_presence(channel, payload)
+
     async def close(self) -> None:
         for room in self._rooms.values():
             room.batcher.cancel()
         self._rooms.clear()
+        await self.presence.close()
         changes = [self._heartbeat, *self._changes.values()]
         for task in changes:
             task.cancel()
@@ -270,3 +276,4 @@ class Hub:
             await asyncio.sleep(interval)
             for room in self._rooms.values():
                 room.fan_out(HEARTBEAT)
+            self.presence.beat()

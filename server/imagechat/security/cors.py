@@ -24,7 +24,7 @@ _TENANT_PATH = re.compile(r"^/api/v1/tenants/([^/]+)/")
 PUBLIC_FILES = ("/embed.js", "/widget.css", "/widget/", "/vendor/")
 READABLE_BY = "imagechat.readable_by"  # scope key: the origin that may read this answer
 ALLOW_HEADERS = "Authorization, Content-Type"
-ALLOW_METHODS = "GET, POST, PATCH, DELETE"
+ALLOW_METHODS = "GET, POST, PUT, PATCH, DELETE"
 
 
 def let_read(scope: Scope, origin: str) -> None:

@@ -61,6 +61,13 @@ def clean_url_id(value: Any) -> str:
     return value
 
 
+def clean_flag(value: Any, field: str) -> bool:
+    """A JSON true or false (not 0, 1 or a string)."""
+    if not isinstance(value, bool):
+        raise invalid(field, "must be true or false")
+    return value
+
+
 def clean_fraction(value: Any, field: str) -> float:
     """A position as a fraction of the image's width or height."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):

@@ -68,6 +68,9 @@ markers = Table(
     Column("author_name", String(60), nullable=False),
     Column("created_at", BigInteger, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
+    # Resolved threads (None: open): when, and the name of who resolved it.
+    Column("resolved_at", BigInteger, nullable=True),
+    Column("resolved_by", String(60), nullable=True),
     PrimaryKeyConstraint("tenant_id", "id", name="pk_markers"),
     ForeignKeyConstraint(["image_id"], ["images.id"], name="fk_markers_image", ondelete="CASCADE"),
 )
@@ -112,4 +115,31 @@ usage = Table(
     Column("bytes", BigInteger, nullable=False),  # pubSubBandwidth: their bytes
     Column("connections", BigInteger, nullable=False),  # live connections opened
     Column("markers", BigInteger, nullable=False),  # markers created
+)
+
+# Webhooks: URLs of a tenant that receive a signed POST for every event of its images (webhooks/).
+webhooks = Table(
+    "webhooks",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("tenant_id", String(64), ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("url", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+# The outbox is the events table itself: per webhook and image, how far delivery got. The next
+# event is sent only once the previous one was accepted; a failing one waits for `next_attempt_at`.
+# `lease_until`: a node delivering this image holds it till then (several nodes never send twice at once).
+webhook_cursors = Table(
+    "webhook_cursors",
+    metadata,
+    Column("webhook_id", String(64), ForeignKey("webhooks.id", ondelete="CASCADE"), primary_key=True),
+    Column("image_id", Integer, ForeignKey("images.id", ondelete="CASCADE"), primary_key=True),
+    Column("delivered_seq", BigInteger, nullable=False),  # the last event accepted (or given up on)
+    Column("attempts", Integer, nullable=False, default=0),  # failed attempts at the next event
+    Column("failing_since", BigInteger, nullable=True),  # first failure of the next event (ms)
+    Column("next_attempt_at", BigInteger, nullable=False, default=0),
+    Column("lease_until", BigInteger, nullable=False, default=0),
+    Column("last_error", Text, nullable=True),
+    Column("given_up", Integer, nullable=False, default=0),  # events dropped after retrying for a day
 )

@@ -270,6 +270,30 @@ class Store:
 
         return await self._commits.submit((tenant_id, marker_id), change)
 
+    async def resolve_marker(
+        self, tenant_id: str, marker_id: str, author: Author, resolved: bool, broadcast_id: str | None
+    ) -> Committed:
+        """Mark a thread resolved (when, and by whom: the name), or open again. A thread's author
+        or a moderator may; saying it twice is a change like any other (a new event)."""
+
+        def change(tx: Transaction) -> Committed:
+            marker = _find_marker(tx, tenant_id, marker_id)
+            if marker["author_id"] != author.id and not author.can_moderate:
+                raise Forbidden("only the author of a thread, or a moderator, can resolve or reopen it")
+            image = _claim_image_of(tx, marker)
+            stamp = now_ms()
+            at, by = (stamp, author.name) if resolved else (None, None)
+            _must_touch(tx, RESOLVE_MARKER, "marker", marker_id, tenant=tenant_id, marker=marker_id,
+                        stamp=stamp, at=at, by=by)
+            data: dict[str, Any] = {"markerId": marker_id}
+            if resolved:
+                data.update(change=protocol.THREAD_RESOLVED, resolvedAt=at, resolvedBy=by)
+            else:
+                data["change"] = protocol.THREAD_REOPENED
+            return _record(tx, tenant_id, image, protocol.IMAGE_CHAT_UPDATED, broadcast_id, data)
+
+        return await self._commits.submit((tenant_id, marker_id), change)
+
 
 # -- statements --------------------------------------------------------------------------------
 # The changes' statements are built once, their values bound at each run: building a statement
@@ -290,6 +314,9 @@ COUNT_COMMENTS = select(func.count()).select_from(comments).where(
 MARKER_KEY = and_(markers.c.tenant_id == bindparam("tenant"), markers.c.id == bindparam("marker"))
 COMMENT_KEY = and_(comments.c.tenant_id == bindparam("tenant"), comments.c.id == bindparam("comment"))
 TOUCH_MARKER = update(markers).where(MARKER_KEY).values(updated_at=bindparam("stamp"))
+RESOLVE_MARKER = update(markers).where(MARKER_KEY).values(
+    updated_at=bindparam("stamp"), resolved_at=bindparam("at"), resolved_by=bindparam("by")
+)
 EDIT_COMMENT = update(comments).where(COMMENT_KEY).values(text=bindparam("text"), updated_at=bindparam("stamp"))
 DELETE_MARKER = delete(markers).where(MARKER_KEY)
 DELETE_COMMENT = delete(comments).where(COMMENT_KEY)
