@@ -21,8 +21,8 @@ const MARKED = "img[data-image-chat]";
 // The widget's Python modules, copied into the interpreter's file system by PyScript.
 // `protocol.py` is the server's own definition of the wire protocol, served under the same path.
 const WIDGET_MODULES = [
-  "__init__.py", "compat.py", "protocol.py", "state.py", "backoff.py", "timefmt.py",
-  "browser.py", "identity.py", "api.py", "connection.py", "tabs.py", "view.py", "events.py", "widget.py",
+  "__init__.py", "compat.py", "protocol.py", "messages.py", "state.py", "backoff.py", "timefmt.py",
+  "browser.py", "identity.py", "api.py", "connection.py", "tabs.py", "links.py", "a11y.py", "view.py", "events.py", "widget.py",
 ];
 
 // Per runtime: PyScript's script type, the interpreter's module, and the files it goes on to load,
@@ -61,27 +61,56 @@ const PLUGINS_OFF = [
 // The host element's box and the status pill, applied with the element itself: the image keeps its
 // place from the first frame on, and the pill never enters the page's flow. The rest of the widget's
 // look is in widget.css.
+// The theme is here too, for the pill's sake: the palette and the branding (README, "Themes and
+// branding"), as custom properties that a site's own rules on `image-chat` override. Each colour is
+// `light-dark(light, dark)`, picked by `color-scheme`: the system's, or the image's `data-theme`
+// (copied onto the host element by hostOf).
 const HOST_CSS = `
-:host { position: relative; display: inline-block; max-width: 100%; line-height: 0; vertical-align: top; }
+:host {
+  position: relative; display: inline-block; max-width: 100%; line-height: 0; vertical-align: top;
+  color-scheme: light dark;
+  --imagechat-font: system-ui, -apple-system, "Segoe UI", "DejaVu Sans", sans-serif;
+  --imagechat-accent: light-dark(#4f5bd5, #9aa4ff);
+  --imagechat-on-accent: light-dark(#fff, #141622);
+  --imagechat-marker: #d12c55;
+  --imagechat-marker-size: 28px;
+  --imagechat-surface: light-dark(#fff, #1e212b);
+  --imagechat-text: light-dark(#1f2330, #e8eaf0);
+  --imagechat-muted: light-dark(#646978, #a7adbb);
+  --imagechat-border: light-dark(#d4d7e0, #454b5b);
+  --imagechat-hover: light-dark(#f1f2f6, #2c303c);
+  --imagechat-field: light-dark(#fff, #15171f);
+  --imagechat-danger: light-dark(#c0283c, #ff8d9c);
+  --imagechat-success: light-dark(#1e7a45, #6fd89a);
+  --imagechat-error-bg: light-dark(#fdecee, #3d1c24);
+  --imagechat-error-text: light-dark(#a01d2e, #ffb8c1);
+  --imagechat-glass: light-dark(rgba(255, 255, 255, .94), rgba(30, 33, 43, .94));
+}
+:host([data-theme="light"]) { color-scheme: light; }
+:host([data-theme="dark"]) { color-scheme: dark; }
 ::slotted(img) { display: block; max-width: 100%; height: auto; }
 .status {
   position: absolute; right: 8px; bottom: 8px; z-index: 1;
   display: flex; align-items: center; gap: 6px;
   padding: 3px 9px 3px 7px; border-radius: 999px;
-  background: rgba(255, 255, 255, .92); box-shadow: 0 1px 4px rgba(20, 20, 40, .2);
-  font: 12px/1.45 system-ui, -apple-system, "Segoe UI", "DejaVu Sans", sans-serif;
-  color: #1f2330; letter-spacing: normal; text-align: left; white-space: nowrap; pointer-events: none;
+  background: var(--imagechat-glass); box-shadow: 0 1px 4px rgba(0, 0, 0, .3);
+  font: 12px/1.45 var(--imagechat-font);
+  color: var(--imagechat-text); letter-spacing: normal; text-align: left; white-space: nowrap; pointer-events: none;
 }
 .status::before { content: ""; width: 8px; height: 8px; border-radius: 50%; background: #9aa0b0; }
 .status[data-state="loading"]::before { animation: imagechat-loading 1s ease-in-out infinite alternate; }
-.status[data-state="unavailable"] { color: #6b7080; }
+.status[data-state="unavailable"] { color: var(--imagechat-muted); }
 .status[data-state="connected"]::before { background: #23a55a; }
 .status[data-state="connecting"]::before, .status[data-state="reconnecting"]::before { background: #e5a50a; }
 .status[data-state="offline"]::before { background: #d1343a; }
 @keyframes imagechat-loading { from { opacity: 1; } to { opacity: .25; } }
 @media (prefers-reduced-motion: reduce) { .status::before { animation: none !important; } }
 `;
-const STATUS_TEXT = { loading: "Loading comments…", unavailable: "Comments unavailable" };
+// The pill's words in the widget's languages (the widget's own are in its messages.py).
+const STATUS_TEXT = {
+  en: { loading: "Loading comments…", unavailable: "Comments unavailable" },
+  fr: { loading: "Chargement des commentaires…", unavailable: "Commentaires indisponibles" },
+};
 
 let phase = "loading"; // -> "started" (the Python widget runs and shows its own states) or "unavailable"
 const hosts = new Set();
@@ -104,11 +133,26 @@ function takeEarly(url) {
   return early.get(url)?.then((response) => response.clone()) ?? null;
 }
 
-function chosenRuntime() {
-  // The tag that loaded this module (a module script has no document.currentScript).
+// The tag that loaded this module (a module script has no document.currentScript).
+function scriptTag() {
   const scripts = [...document.querySelectorAll("script[src]")];
-  const tag = scripts.find((s) => s.src === import.meta.url) || scripts.find((s) => /\/embed\.js(\?|$)/.test(s.src));
-  return knownRuntime(tag?.dataset.runtime || DEFAULT_RUNTIME);
+  return scripts.find((s) => s.src === import.meta.url) || scripts.find((s) => /\/embed\.js(\?|$)/.test(s.src));
+}
+
+function chosenRuntime() {
+  return knownRuntime(scriptTag()?.dataset.runtime || DEFAULT_RUNTIME);
+}
+
+// The reader's language, chosen as the widget does (messages.choose_locale): the image's
+// data-locale, the script tag's, the page's lang, the browser's languages; else English.
+function localeOf(img) {
+  const tags = [img?.getAttribute("data-locale"), scriptTag()?.dataset.locale, document.documentElement.lang,
+                ...navigator.languages];
+  for (const tag of tags) {
+    const language = (tag || "").trim().toLowerCase().split(/[-_]/)[0];
+    if (Object.hasOwn(STATUS_TEXT, language)) return language;
+  }
+  return "en";
 }
 
 function knownRuntime(name) {
@@ -126,7 +170,19 @@ function capable() {
 function setStatus(host, state) {
   const status = host.shadowRoot.querySelector(".status");
   status.setAttribute("data-state", state);
-  status.textContent = STATUS_TEXT[state];
+  status.textContent = STATUS_TEXT[localeOf(host.querySelector("img"))][state];
+}
+
+// The image's `data-theme` ("light" or "dark"; none: the system's) on its host element, where the
+// widget's styles see it (:host([data-theme])), now and whenever the site changes it.
+function followTheme(img, host) {
+  const copy = () => {
+    const theme = img.getAttribute("data-theme");
+    if (theme) host.setAttribute("data-theme", theme);
+    else host.removeAttribute("data-theme");
+  };
+  copy();
+  new MutationObserver(copy).observe(img, { attributes: true, attributeFilter: ["data-theme"] });
 }
 
 // The <image-chat> element around a marked image (made once): its shadow root holds the widget.
@@ -147,6 +203,7 @@ function hostOf(img) {
   status.className = "status";
   status.setAttribute("role", "status");
   root.append(style, sheet, document.createElement("slot"), status);
+  followTheme(img, host);
   if (phase !== "started") setStatus(host, phase);
   hosts.add(host);
   return host;
@@ -206,6 +263,7 @@ function start() {
   window.ImageChat = {
     baseUrl: base.href,
     runtime,
+    locale: scriptTag()?.dataset.locale || null, // the script tag's data-locale, for every image
     host: hostOf,
     takeEarly,
     runningOn: null, // the interpreter the widget runs on, once it runs (as Python itself says)
@@ -236,7 +294,7 @@ function start() {
   };
   // The JavaScript API (README, "JavaScript API"): the data- attributes, set by the site's script.
   // Before the runtime started, the loader mounts; after, the Python widget (ImageChat.scan).
-  const OPTIONS = { tenant: "data-tenant", urlId: "data-url-id", sso: "data-sso" };
+  const OPTIONS = { tenant: "data-tenant", urlId: "data-url-id", sso: "data-sso", locale: "data-locale" };
   window.ImageChat.mount = (img, options = {}) => {
     if (!(img instanceof HTMLImageElement)) throw new TypeError("ImageChat.mount: not an <img> element");
     if (img.parentElement?.localName === "image-chat") window.ImageChat.unmount(img); // new options

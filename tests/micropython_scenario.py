@@ -1,4 +1,4 @@
-"""A fixed workout of the widget's pure modules (state, timefmt, backoff, protocol), run on CPython
+"""A fixed workout of the widget's pure modules (state, timefmt, messages, backoff, protocol), run on CPython
 and on MicroPython by tests/test_widget_portability.py, which compares what each saw.
 
 Written in the Python both run (no f-strings with `=`, no dataclasses, no typing); its random
@@ -6,9 +6,11 @@ choices come from its own generator so that both interpreters make the same ones
 returns plain JSON-able data: lists in a meaningful order, never a dict's iteration order.
 """
 
-from imagechat_widget import protocol
+from imagechat_widget import a11y, protocol
 from imagechat_widget.backoff import backoff_window, reconnect_delay
+from imagechat_widget.links import find_thread, thread_link
 from imagechat_widget.state import CommentWalk, ImageState
+from imagechat_widget.messages import Messages, choose_locale
 from imagechat_widget.timefmt import civil_date, relative_time
 
 
@@ -126,6 +128,9 @@ def results():
         "times": [relative_time(then, 1700000000000) for then in
                   (1700000000000, 1699999990000, 1699999000000, 1699990000000, 1699900000000, 1699000000000,
                    1600000000000, 0, 951782400000)],
+        "times_fr": [relative_time(then, 1700000000000, Messages(choose_locale(None, "fr-FR", []))) for then in
+                     (1699999990000, 1699999000000, 1699990000000, 1699900000000, 1699000000000, 1600000000000)],
+        "plurals_fr": [Messages("fr").plural("thread.comments", n) for n in (0, 1, 2)],
         "dates": [list(civil_date(days)) for days in (0, 11016, 19000, -1, 2932896)],
         "backoff": [backoff_window(attempt) for attempt in (0, 1, 5, 30)]
                    + [reconnect_delay(3, lambda: 0.5)],
@@ -136,4 +141,15 @@ def results():
         "encoded": protocol.dumps(["ü é", 1, None, True, {"since": 9}]),
         "positions": [protocol.round_position(value) for value in (0.123456, 0.99995, 1 / 3)],
         "moderate": [protocol.can_moderate(roles) for roles in ((), ["moderator"], ("x", "admin"))],
+        # Links to a thread: written, read back, and what names none.
+        "links": [thread_link("https://s.example/p?q=1#top", "a b/é✓:&#", "m1_x-Y")]
+                 + [list(find_thread(thread_link("", url_id, "m1234567").split("#")[1]))
+                    for url_id in ("a b/é✓:&#", "checkout-v2", "%41")]
+                 + [find_thread(text) for text in ("#top", "#imagechat=%C3:m1", "#imagechat=%zz:m1", "#imagechat=a:")]
+                 + [list(find_thread("#/route", "?x=1&imagechat=shot:m2"))],
+        # What screen readers hear, in both languages.
+        "a11y": [a11y.pin_label(Messages(locale), 3, 7, {"author": {"name": "Ada"}, "comments": [{"text": "é" * 90}]},
+                                count, resolved=True, pending=count > 1)
+                 for locale in ("en", "fr") for count in (1, 2)]
+                + [a11y.new_thread_announcement(Messages("fr"), {"author": {"name": "Bob"}, "comments": []})],
     }

@@ -143,13 +143,14 @@ def test_screenshots_of_the_demo_with_markers_and_an_open_thread(contexts):
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     alice = Viewer(contexts().new_page()).open()
     bob = Viewer(contexts().new_page()).open()
-    alice.drop_marker(420, 200, "Revenue card: can we show the currency?")
-    alice.drop_marker(700, 470, "The chart needs a y-axis label")
-    # That thread's popover covers the next spot: closed first, as a user would (a click on it
-    # would land on the popover, not on the image).
-    alice.popover.get_by_role("button", name="Close").click()
-    expect(alice.popover).to_be_hidden()
-    alice.drop_marker(980, 430, "Organic is 42% here but 45% in the report")
+    # Each new thread's popover may cover the next spot: closed first, as a user would (a click on
+    # it would land on the popover, not on the image).
+    for x, y, text in ((420, 200, "Revenue card: can we show the currency?"),
+                       (700, 470, "The chart needs a y-axis label"),
+                       (980, 430, "Organic is 42% here but 45% in the report")):
+        alice.drop_marker(x, y, text)
+        alice.popover.get_by_role("button", name="Close").click()
+        expect(alice.popover).to_be_hidden()
     expect(bob.pins).to_have_count(3)
     bob.open_thread(2)
     bob.reply("Good catch, I'll add 'Monthly active users'", name="Bob")

@@ -47,7 +47,7 @@ def test_a_full_image_and_a_long_thread_load_and_take_a_reply(new_context, serve
     page.on("request", lambda request: pages.append(request.url) if "/comments?" in request.url else None)
     alice = Viewer(page).open()
     expect(alice.pins).to_have_count(MARKERS, timeout=PYTHON_START_TIMEOUT)
-    expect(alice.pins.first).to_have_attribute("aria-label", f"Thread 1, Bob: Marker 0 ({LONG_THREAD} comments)")
+    expect(alice.pins.first).to_have_attribute("aria-label", f"Thread 1 of {MARKERS}, {LONG_THREAD} comments, by Bob: Marker 0")
 
     alice.open_thread(1)
     expect(alice.popover.locator(".count")).to_have_text(f"{LONG_THREAD} comments")

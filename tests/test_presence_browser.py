@@ -33,16 +33,23 @@ def test_users_see_who_else_is_looking(new_context, fresh_server, runtime):
     ada = Viewer(signed_in(new_context(fresh_server), fresh_server, "Ada Lovelace").new_page(), runtime).open()
     ada_badge = ada.widget.locator(".presence")
     expect(ada_badge).to_have_count(0)  # alone: no badge
-    guest = Viewer(new_context(fresh_server).new_page(), runtime).open()
+    guest_page = new_context(fresh_server).new_page()
+    guest_sockets = []
+    guest_page.on("websocket", lambda socket: guest_sockets.append(socket))
+    guest = Viewer(guest_page, runtime).open()
     guest_badge = guest.widget.locator(".presence")
     for badge in (ada_badge, guest_badge):
         expect(badge).to_have_text("2 here · AL")
         expect(badge).to_have_attribute("title", "Ada Lovelace and 1 more looking at this image")
+    guest.drop_marker(300, 200, "Signed in by this first comment", name="Gus")
+    for badge in (ada_badge, guest_badge):  # named at once, on the same connection (an `identify` frame)
+        expect(badge).to_have_text("2 here · AL, GU")
+    assert len([socket for socket in guest_sockets if "/live" in socket.url]) == 1
     bo = Viewer(signed_in(new_context(fresh_server), fresh_server, "Bo").new_page(), runtime).open()
     for badge in (ada_badge, guest_badge, bo.widget.locator(".presence")):
-        expect(badge).to_have_text("3 here · AL, BO")
+        expect(badge).to_have_text("3 here · AL, BO, GU")
     bo.page.context.close()  # the tab goes: the others see it within a presence interval
-    expect(ada_badge).to_have_text("2 here · AL")
+    expect(ada_badge).to_have_text("2 here · AL, GU")
     guest.page.close()
     expect(ada_badge).to_be_hidden()
 

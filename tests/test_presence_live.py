@@ -176,3 +176,54 @@ def test_a_client_gone_silent_disappears_within_two_heartbeats(server_with) -> N
     finally:
         silent.close()
     ada.close()
+
+
+def errors_until_presence(ws: ClientConnection, count: int, names: list[str]) -> list[str]:
+    """The error codes answered before presence says `count` and `names`."""
+    codes = []
+    deadline = time.monotonic() + TIMEOUT
+    while time.monotonic() < deadline:
+        frame = next_frame(ws, timeout=deadline - time.monotonic())
+        if frame["type"] == protocol.ERROR:
+            codes.append(frame["error"])
+        elif frame["type"] == protocol.PRESENCE and protocol.read_presence(frame) == (count, names):
+            return codes
+    raise AssertionError(f"no presence of {count} {names}; errors {codes}")
+
+
+def test_a_viewer_who_signs_in_while_watching_is_named_at_once(server_with) -> None:
+    """The widget signs a user in at their first comment, on a socket subscribed anonymously: it
+    tells the server with an `identify` frame, whose token is checked as at subscribe."""
+    server = server_with()
+    server.cli("tenant", "create", "Other Site", "--id", "other-site", "--origin", "self")
+    url_id = new_url_id()
+    with connect(server.ws_url, origin=server.url, open_timeout=TIMEOUT) as early:
+        early.send(protocol.identify(token_of(server, "Ada")))  # before subscribing: refused
+        assert next_frame(early)["error"] == "not_subscribed"
+    bo = watch(server, url_id, token_of(server, "Bo"))
+    ada = watch(server, url_id)
+    presence_becomes(bo, 2, ["Bo"])
+    other_tenants = server.sign_in("Eve", "other-site")["Authorization"].removeprefix("Bearer ")
+    for refused in [protocol.identify("v1.forged.token"), protocol.identify(other_tenants),
+                    protocol.dumps({"type": protocol.IDENTIFY, "token": 42})]:
+        ada.send(refused)
+    answers = [next_frame(ada, skip_presence=True)["error"] for _ in range(3)]
+    assert answers == [protocol.INVALID_TOKEN, protocol.WRONG_TENANT, "invalid_field"]
+    ada.send(protocol.identify(token_of(server, "Ada")))
+    presence_becomes(bo, 2, ["Ada", "Bo"])  # the same two viewers, one of them named now
+    presence_becomes(ada, 2, ["Ada", "Bo"])
+    ada.close()
+    presence_becomes(bo, 1, ["Bo"])  # her socket left with her new name: counted out under it
+    bo.close()
+
+
+def test_identify_frames_are_rate_limited_like_any_other(server_with) -> None:
+    server = server_with()
+    url_id = new_url_id()
+    ada = watch(server, url_id)
+    frame = protocol.identify(token_of(server, "Ada"))
+    for _ in range(40):  # past the frame budget's burst of 30
+        ada.send(frame)
+    codes = errors_until_presence(ada, 1, ["Ada"])
+    assert codes and set(codes) == {protocol.RATE_LIMITED}
+    ada.close()

@@ -28,7 +28,7 @@ WIRE_STRINGS = {
     *protocol.EVENT_TYPES,
     protocol.COMMENT_ADDED, protocol.COMMENT_EDITED, protocol.COMMENT_DELETED,
     protocol.THREAD_RESOLVED, protocol.THREAD_REOPENED,
-    protocol.SUBSCRIBE, protocol.SUBSCRIBED, protocol.RESUME, protocol.RELOAD, protocol.RESYNC,
+    protocol.SUBSCRIBE, protocol.SUBSCRIBED, protocol.RESUME, protocol.IDENTIFY, protocol.RELOAD, protocol.RESYNC,
     protocol.HEARTBEAT, protocol.BATCH, protocol.ERROR, protocol.PING, protocol.PONG,
 }
 # Same spelling, another meaning: not the wire protocol.

@@ -40,9 +40,9 @@ def test_the_author_resolves_and_the_other_user_sees_it_dimmed_live_then_hides_i
     expect(bob.pins.nth(0)).to_have_attribute("data-resolved", "")  # live, for everyone
     expect(bob.popover.locator(".resolution")).to_have_text("✓ Resolved by Ada · just now")
     bob.popover.get_by_role("button", name="Close").click()
-    expect(bob.pins.nth(0)).to_have_css("opacity", "0.5")  # dimmed
+    expect(bob.pins.nth(0)).to_have_css("opacity", "0.6")  # dimmed (widget.css)
     expect(bob.pins.nth(1)).to_have_css("opacity", "1")
-    expect(bob.pins.nth(0)).to_have_attribute("aria-label", "Thread 1, Ada: The legend overlaps the chart (resolved)")
+    expect(bob.pins.nth(0)).to_have_attribute("aria-label", "Thread 1 of 2, 1 comment, by Ada: The legend overlaps the chart, resolved")
 
     expect(toggle).to_be_checked()
     expect(bob.widget.locator(".resolved-toggle")).to_have_text("Show resolved (1)")

@@ -30,6 +30,7 @@ THREAD_REOPENED = "reopened"
 SUBSCRIBE = "subscribe"
 RESUME = "resume"
 PING = "ping"
+IDENTIFY = "identify"  # the user signed in (or was renamed) after subscribing: their new token
 # server -> client
 SUBSCRIBED = "subscribed"
 RELOAD = "reload"
@@ -240,6 +241,12 @@ def subscribe(url_id: str, token: "str | None" = None, since: "int | None" = Non
 
 def resume(since: int) -> str:
     return dumps({"type": RESUME, "since": since})
+
+
+def identify(token: str) -> str:
+    """The socket's user signed in (or changed their name) while subscribed: presence names them
+    from now on, without a reconnect."""
+    return dumps({"type": IDENTIFY, "token": token})
 
 
 def subscribed(seq: int, epoch: "str | None", heartbeat: float, reason: str = "") -> str:

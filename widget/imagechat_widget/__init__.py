@@ -1,2 +1,2 @@
-"""ImageChat's widget. `state`, `backoff` and `timefmt` are pure Python (unit-tested on CPython);
+"""ImageChat's widget. `state`, `backoff`, `timefmt` and `messages` are pure Python (unit-tested on CPython);
 the other modules are the thin browser layer run by PyScript."""

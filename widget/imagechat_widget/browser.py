@@ -47,3 +47,23 @@ def listen(target, kind, handler):
 
 def js_options(value):
     return to_js(value)
+
+
+def scroll_into_view(node):
+    """Scroll the page (and any scrolled box around the image) so that `node` is in the middle of
+    the view, at once even on a page with `scroll-behavior: smooth` (what is placed next is placed
+    where it lands)."""
+    node.scrollIntoView(js_options({"block": "center", "inline": "nearest", "behavior": "instant"}))
+
+
+async def copy_text(text):
+    """Put `text` on the clipboard. False where the page may not: no clipboard API (a page not
+    served over https), or the browser refused (a frame without the permission)."""
+    clipboard = window.navigator.clipboard
+    if not clipboard:
+        return False
+    try:
+        await clipboard.writeText(text)
+    except Exception:
+        return False
+    return True

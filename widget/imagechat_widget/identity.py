@@ -20,6 +20,7 @@ class Identity:
         self._key = SESSION_KEY + tenant
         self.sso = sso
         self.session = None
+        self.listeners = []  # called after each sign-in (each widget of the tenant tells its socket)
         saved = stored(self._key)
         if saved and not sso:
             try:
@@ -59,6 +60,8 @@ class Identity:
         self.name = session["author"]["name"]
         if not self.sso:
             store(self._key, json.dumps(session))
+        for listener in list(self.listeners):
+            listener()
 
     def signed_out(self):
         self.session = None

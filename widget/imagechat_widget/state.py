@@ -17,6 +17,7 @@ without `commentCount` holds its whole thread (an older server's snapshot, or a 
 """
 
 from imagechat_widget import protocol
+from imagechat_widget.messages import ENGLISH
 
 
 def apply_event(markers, event):
@@ -364,13 +365,13 @@ def initials(name):
     return (words[0][:1] + words[1][:1]).upper()
 
 
-def presence_label(count, names):
+def presence_label(count, names, messages=ENGLISH):
     """The badge's text and tooltip for `count` viewers (the user included) and some of the
     signed-in ones' names: ("3 here · AL, BO", "Ada Lovelace, Bo"); no badge ("") when the
-    user is alone."""
+    user is alone. Worded by `messages` (the reader's language)."""
     if count < 2:
         return "", ""
-    text = "%d here" % count
+    text = messages.t("presence.here", count=count)
     if names:
         shown = [initials(name) for name in names[:PRESENCE_INITIALS_SHOWN]]
         more = len(names) - len(shown)
@@ -378,5 +379,6 @@ def presence_label(count, names):
     signed_out = count - len(names)
     tooltip = ", ".join(names)
     if signed_out > 0:
-        tooltip += (" and " if tooltip else "") + "%d more" % signed_out
-    return text, tooltip + " looking at this image"
+        more = messages.plural("presence.more", signed_out)
+        tooltip = messages.t("presence.and", names=tooltip, more=more) if tooltip else more
+    return text, messages.t("presence.looking", names=tooltip)

@@ -1,24 +1,29 @@
-"""Relative times for comments ("just now", "5 min ago"), from millisecond timestamps."""
+"""Relative times for comments ("just now", "5 min ago"; "à l'instant", "il y a 5 min"), from
+millisecond timestamps, worded by a `messages.Messages`."""
+
+from imagechat_widget.messages import ENGLISH
 
 MINUTE = 60 * 1000
 HOUR = 60 * MINUTE
 DAY = 24 * HOUR
-MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
-def relative_time(then_ms, now_ms):
+def relative_time(then_ms, now_ms, messages=ENGLISH):
     age = max(0, now_ms - then_ms)
     if age < MINUTE:
-        return "just now"
+        return messages.t("time.now")
     if age < HOUR:
-        return "%d min ago" % (age // MINUTE)
+        return messages.t("time.minutes", count=age // MINUTE)
     if age < DAY:
-        return "%d h ago" % (age // HOUR)
+        return messages.t("time.hours", count=age // HOUR)
     if age < 7 * DAY:
         days = age // DAY
-        return "yesterday" if days == 1 else "%d days ago" % days
+        return messages.t("time.yesterday") if days == 1 else messages.t("time.days", count=days)
     year, month, day = civil_date(then_ms // DAY)
-    return "%s %d, %d" % (MONTHS[month - 1], day, year)
+    name = messages.t("time.months").split(" ")[month - 1]
+    if year == civil_date(now_ms // DAY)[0]:  # this year's dates go without it
+        return messages.t("time.date", month=name, day=day)
+    return messages.t("time.date_year", month=name, day=day, year=year)
 
 
 def civil_date(days_since_epoch):

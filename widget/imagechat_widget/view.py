@@ -7,23 +7,18 @@ from the shadow root, added once: re-rendering creates no listeners.
 
 import asyncio
 
-from imagechat_widget import protocol
-from imagechat_widget.browser import element, listen, store, stored
+from imagechat_widget import a11y, protocol
+from imagechat_widget.browser import copy_text, element, listen, scroll_into_view, store, stored
 from imagechat_widget.compat import document, now_ms, spawn, window
+from imagechat_widget.messages import ENGLISH
 from imagechat_widget.state import comment_count, is_partial, is_resolved, presence_label
 from imagechat_widget.timefmt import relative_time
 
-STATUS_TEXT = {
-    "connecting": "Connecting…",
-    "connected": "Live",
-    "reconnecting": "Reconnecting…",
-    "offline": "Offline",
-    "refused": "Not available",
-}
 CALLOUT_SECONDS = 6
 # Whether resolved threads' pins are shown (dimmed) or hidden: one choice per browser.
 SHOW_RESOLVED_KEY = "imagechat.showResolved"
 ARROWS = {"ArrowLeft": (-0.01, 0), "ArrowRight": (0.01, 0), "ArrowUp": (0, -0.01), "ArrowDown": (0, 0.01)}
+SHIFT_STEPS = 5  # Shift+arrow moves the crosshair or the draft's pin 5% of the image
 
 
 class Actions:
@@ -63,29 +58,42 @@ class Actions:
     def is_loading_thread(self, marker_id):
         raise NotImplementedError
 
+    def thread_link(self, marker_id):
+        """The address that opens this page with the thread open (links.py)."""
+        raise NotImplementedError
+
 
 class View:
-    def __init__(self, host, identity, actions):
+    def __init__(self, host, identity, actions, messages=ENGLISH):
         """`host`: the <image-chat> element embed.js wrapped around the image, whose shadow root
         holds the widget's styles, the image's slot and the status pill (which said "Loading
-        comments…" until now)."""
+        comments…" until now). `messages`: the reader's language (`messages.Messages`)."""
+        self._m = messages
         self._identity = identity
         self._actions = actions
         self.host = host
         root = host.shadowRoot
-        self.layer = element("div", "layer", data_action="place")
+        self.layer = element("div", "layer", data_action="place", role="group")
         self.status = root.querySelector(".status")
         # A message next to the point where the user acted, when no popover is there to hold it.
         self.callout = element("div", "error callout", role="alert")
         self.callout.hidden = True
         self.notice = element("div", "notice", role="status")
         self.notice.hidden = True
-        self.popover = element("div", "popover", role="dialog")
+        # Named by its title; focused when opened from the keyboard.
+        self.popover = element("div", "popover", role="dialog", tabindex="-1", aria_labelledby="popover-title")
         self.popover.hidden = True
+        # The keyboard's way to add a comment: Enter on the focused image shows a crosshair.
+        self.crosshair_at = None
+        self.crosshair = element("div", "crosshair", aria_hidden="true")
+        self.crosshair.hidden = True
+        self.layer.appendChild(self.crosshair)
+        # Polite announcements for screen readers (other users' new threads): never takes focus.
+        self.announcer = element("div", "visually-hidden", role="status", aria_live="polite")
         root.insertBefore(self.layer, self.status)  # under the pill
         self.show_resolved = stored(SHOW_RESOLVED_KEY) != "0"
         self.controls = self._build_controls()
-        for node in (self.controls, self.notice, self.popover, self.callout):
+        for node in (self.controls, self.notice, self.popover, self.callout, self.announcer):
             root.appendChild(node)
         self._pins = {}
         self._markers = []
@@ -108,6 +116,7 @@ class View:
         listen(root, "pointermove", self._on_pointer_move)
         listen(root, "pointerup", self._on_pointer_up)
         listen(window, "resize", lambda _e: self._place_popover())
+        listen(self.layer, "focusout", self._on_layer_blur)
 
     # -- rendering -----------------------------------------------------------------------------
 
@@ -134,14 +143,14 @@ class View:
         """The connection's state in the corner pill, and a notice over the image when changes
         cannot be made (offline, reconnecting)."""
         self.status.setAttribute("data-state", state)
-        self.status.textContent = STATUS_TEXT.get(state, state)
+        self.status.textContent = self._m.t("status." + state)
         self.notice.hidden = notice is None
         self.notice.textContent = notice or ""
 
     def show_presence(self, count, names):
         """The badge in the image's top-right corner: how many look at it now, and who (hidden
         when the user is alone). Made on first use: a widget that never hears of others has none."""
-        text, tooltip = presence_label(count, names)
+        text, tooltip = presence_label(count, names, self._m)
         badge = self.host.shadowRoot.querySelector(".presence")
         if not badge:  # querySelector's null is not None in Pyodide
             if not text:
@@ -249,19 +258,44 @@ class View:
                 pin.removeAttribute("data-resolved")
             # Hidden by the toggle, unless the user has its thread open (just resolved it, say).
             pin.hidden = resolved and not self.show_resolved and marker_id != self.open_marker
-            first = marker["comments"][0] if marker["comments"] else None
-            summary = "%s: %s" % (first["author"]["name"], first["text"][:80]) if first else "new thread"
-            count = comment_count(marker)
-            if count > 1:
-                summary += " (%d comments)" % count
-            if resolved:
-                summary += " (resolved)"
-            if pending:
-                summary += " (sending…)"
-            pin.setAttribute("aria-label", "Thread %s, %s" % (label, summary))
+            if marker_id == "draft":
+                pin.setAttribute("aria-label", self._m.t("a11y.draft_pin"))
+            else:
+                pin.setAttribute("aria-label", a11y.pin_label(self._m, int(label), len(self._markers), marker,
+                                                              comment_count(marker), resolved, pending))
         for marker_id in [i for i in self._pins if i not in seen]:
             self._pins.pop(marker_id).remove()
+        self._keep_pins_in_order([marker_id for marker_id, _marker, _label in pins])
+        self._render_layer()
         self._render_controls()
+
+    def _keep_pins_in_order(self, order):
+        """The pins' buttons in their numbers' order, the order Tab and screen readers take
+        (a thread made elsewhere earlier may arrive late). Moved only when out of order: moving a
+        button takes its focus away."""
+        if [str(pin.getAttribute("data-marker")) for pin in self.layer.querySelectorAll(".pin")] != order:
+            for marker_id in order:
+                self.layer.appendChild(self._pins[marker_id])
+
+    def _render_layer(self):
+        """The image's own focus stop: Enter adds a comment there, unless view-only."""
+        if self._actions.readonly:
+            self.layer.removeAttribute("tabindex")
+            self.layer.setAttribute("aria-label", self._m.t("a11y.image_readonly"))
+        else:
+            self.layer.setAttribute("tabindex", "0")
+            self.layer.setAttribute("aria-label", self._m.t("a11y.image"))
+        self.crosshair.hidden = self.crosshair_at is None
+        if self.crosshair_at is not None:
+            self.crosshair.style.left = "%.4f%%" % (self.crosshair_at[0] * 100)
+            self.crosshair.style.top = "%.4f%%" % (self.crosshair_at[1] * 100)
+
+    def announce(self, text):
+        """Say `text` politely to screen readers (the live region), without moving focus."""
+        self.announcer.textContent = text
+
+    def announce_new_thread(self, marker):
+        self.announce(a11y.new_thread_announcement(self._m, marker))
 
     def _render_thread(self):
         marker = self._marker(self.open_marker)
@@ -281,55 +315,58 @@ class View:
             meta = element("div", "meta")
             meta.appendChild(element("span", "author", comment["author"]["name"]))
             if pending:
-                stamp = "sending…"
+                stamp = self._m.t("thread.sending")
             else:
-                stamp = relative_time(comment["createdAt"], now)
+                stamp = relative_time(comment["createdAt"], now, self._m)
                 if comment["updatedAt"] != comment["createdAt"]:
-                    stamp += " · edited"
+                    stamp = self._m.t("thread.edited", time=stamp)
             meta.appendChild(element("span", "time", stamp))
             item.appendChild(meta)
             if comment["id"] == self.editing:
-                box = element("textarea", "edit-text", aria_label="Edit your comment")
+                box = element("textarea", "edit-text", aria_label=self._m.t("compose.edit_label"))
                 box.value = edit_draft if edit_draft is not None else comment["text"]
                 item.appendChild(box)
-                item.appendChild(_buttons(("secondary", "cancel-edit", "Cancel"), ("primary", "save-edit", "Save")))
+                item.appendChild(_buttons(("secondary", "cancel-edit", self._m.t("action.cancel")),
+                                         ("primary", "save-edit", self._m.t("action.save"))))
             else:
                 item.appendChild(element("p", "text", comment["text"]))
                 mine = writable and comment["author"]["id"] == own
                 if mine or moderator:
                     actions = element("div", "comment-actions")
                     if mine:
-                        actions.appendChild(element("button", "link", "Edit", type="button", data_action="edit"))
+                        actions.appendChild(element("button", "link", self._m.t("action.edit"), type="button", data_action="edit"))
                     actions.appendChild(
-                        element("button", "link danger", "Delete", type="button", data_action="delete-comment")
+                        element("button", "link danger", self._m.t("action.delete"), type="button",
+                                data_action="delete-comment")
                     )
                     item.appendChild(actions)
             comments.appendChild(item)
         if is_partial(marker):
             missing = comment_count(marker) - len(marker["comments"])
             if missing > 0:
-                more = "%d more comment%s" % (missing, "" if missing == 1 else "s")
                 loading = self._actions.is_loading_thread(marker["id"])
-                comments.appendChild(element("li", "loading", ("Loading %s…" if loading else "%s not loaded") % more))
+                words = self._m.plural("thread.loading_more" if loading else "thread.not_loaded", missing)
+                comments.appendChild(element("li", "loading", words))
         comments.scrollTop = scrolled
         resolution = self.popover.querySelector(".resolution")
         resolution.hidden = not is_resolved(marker)
         if is_resolved(marker):
-            resolution.textContent = "✓ Resolved by %s · %s" % (marker["resolvedBy"], relative_time(marker["resolvedAt"], now))
+            resolution.textContent = self._m.t("thread.resolved_by", name=marker["resolvedBy"],
+                                               time=relative_time(marker["resolvedAt"], now, self._m))
         footer = self.popover.querySelector("footer")
         footer.replaceChildren()
         if writable and (marker["author"]["id"] == own or moderator):
             if is_resolved(marker):
-                footer.appendChild(element("button", "link", "Reopen", type="button", data_action="reopen"))
+                footer.appendChild(element("button", "link", self._m.t("action.reopen"), type="button", data_action="reopen"))
             else:
-                footer.appendChild(element("button", "link", "Resolve", type="button", data_action="resolve"))
+                footer.appendChild(element("button", "link", self._m.t("action.resolve"), type="button", data_action="resolve"))
             footer.appendChild(
-                element("button", "link danger", "Delete marker", type="button", data_action="delete-marker")
+                element("button", "link danger", self._m.t("action.delete_marker"), type="button",
+                        data_action="delete-marker")
             )
-        self.popover.querySelector("header .title").textContent = "Thread #%d" % self.marker_number(marker["id"])
+        self.popover.querySelector("header .title").textContent = self._m.t("thread.title", number=self.marker_number(marker["id"]))
         count = comment_count(marker)
-        self.popover.querySelector("header .count").textContent = (
-            "%d comment%s" % (count, "" if count == 1 else "s"))
+        self.popover.querySelector("header .count").textContent = self._m.plural("thread.comments", count)
         self._place_popover()
 
     def _build_controls(self):
@@ -344,7 +381,7 @@ class View:
         box = element("input", "", type="checkbox", data_action="toggle-resolved")
         box.checked = self.show_resolved
         toggle.appendChild(box)
-        toggle.appendChild(element("span", "", "Show resolved"))
+        toggle.appendChild(element("span", "", self._m.t("controls.show_resolved")))
         controls.appendChild(toggle)
         return controls
 
@@ -353,10 +390,10 @@ class View:
         resolved = len([m for m in self._markers if is_resolved(m)])
         toggle = self.controls.querySelector(".resolved-toggle")
         toggle.hidden = resolved == 0
-        toggle.querySelector("span").textContent = "Show resolved (%d)" % resolved
+        toggle.querySelector("span").textContent = self._m.t("controls.show_resolved_count", count=resolved)
         threads = self.controls.querySelector(".list-toggle")
         threads.hidden = not self._markers
-        threads.textContent = "Threads (%d)" % len(self._markers)
+        threads.textContent = self._m.t("list.button", count=len(self._markers))
 
     # -- opening and closing -------------------------------------------------------------------
 
@@ -366,9 +403,10 @@ class View:
         self.mode, self.draft_at, self.open_marker, self.editing = "list", None, None, None
         self.popover.replaceChildren()
         header = element("header")
-        header.appendChild(element("span", "title", "Threads"))
+        header.appendChild(element("span", "title", self._m.t("list.title"), id="popover-title"))
         header.appendChild(element("span", "count"))
-        header.appendChild(element("button", "close", "×", type="button", data_action="close", aria_label="Close"))
+        header.appendChild(element("button", "close", "×", type="button", data_action="close",
+                                          aria_label=self._m.t("action.close")))
         self.popover.appendChild(header)
         self.popover.appendChild(element("ol", "thread-list"))
         self.popover.hidden = False
@@ -387,31 +425,38 @@ class View:
                 entry.setAttribute("data-resolved", "")
             entry.appendChild(element("span", "number", "#%d" % number))
             first = marker["comments"][0] if marker["comments"] else None
-            entry.appendChild(element("span", "first", "%s: %s" % (first["author"]["name"], first["text"]) if first else ""))
+            entry.appendChild(element("span", "first", self._m.t("pin.first", author=first["author"]["name"],
+                                                                 text=first["text"]) if first else ""))
             count = comment_count(marker)
             entry.appendChild(element("span", "count", "✓ %d" % count if is_resolved(marker) else str(count),
-                                      title="%d comment%s%s" % (count, "" if count == 1 else "s",
-                                                                ", resolved" if is_resolved(marker) else "")))
+                                      title=self._count_title(count, is_resolved(marker))))
             item.appendChild(entry)
             items.appendChild(item)
         count = len(numbered)
-        self.popover.querySelector("header .count").textContent = "%d thread%s" % (count, "" if count == 1 else "s")
+        self.popover.querySelector("header .count").textContent = self._m.plural("list.threads", count)
         self._place_popover()
+
+    def _count_title(self, count, resolved):
+        words = self._m.plural("thread.comments", count)
+        return self._m.t("list.resolved", comments=words) if resolved else words
 
     def open_draft(self, x, y):
         self.mode, self.draft_at, self.open_marker, self.editing = "draft", (x, y), None, None
-        self._build_popover("New thread", "Add a comment…", "Comment", "submit-draft", with_cancel=True)
+        self._build_popover(self._m.t("thread.new"), self._m.t("compose.placeholder"), self._m.t("compose.submit"),
+                            "submit-draft", with_cancel=True)
         self._render_pins()
         self._place_popover()
         self._focus_composer()
 
     def open_thread(self, marker_id):
         self.mode, self.draft_at, self.open_marker, self.editing = "thread", None, marker_id, None
-        self._build_popover("", "Reply…", "Reply", "reply", with_cancel=False)
+        self._build_popover("", self._m.t("compose.reply_placeholder"), self._m.t("compose.reply"), "reply",
+                            with_cancel=False)
         self.popover.insertBefore(element("ol", "comments"), self.popover.querySelector(".compose"))
         self.popover.insertBefore(element("p", "resolution", role="status"), self.popover.querySelector(".comments"))
         if self._actions.readonly:
             self.popover.querySelector(".compose").remove()
+        self.popover.appendChild(self._link_row())
         self.popover.appendChild(element("footer"))
         self._render_pins()
         self._render_thread()
@@ -426,31 +471,33 @@ class View:
     def _build_popover(self, title, placeholder, submit_label, submit_action, with_cancel):
         self.popover.replaceChildren()
         header = element("header")
-        header.appendChild(element("span", "title", title))
+        header.appendChild(element("span", "title", title, id="popover-title"))
         header.appendChild(element("span", "count"))
-        header.appendChild(element("button", "close", "×", type="button", data_action="close", aria_label="Close"))
+        header.appendChild(element("button", "close", "×", type="button", data_action="close",
+                                          aria_label=self._m.t("action.close")))
         self.popover.appendChild(header)
         compose = element("div", "compose")
         compose.appendChild(self._identity_row())
         compose.appendChild(element("textarea", "message", placeholder=placeholder, aria_label=placeholder))
         buttons = [("primary", submit_action, submit_label)]
         if with_cancel:
-            buttons.insert(0, ("secondary", "close", "Cancel"))
+            buttons.insert(0, ("secondary", "close", self._m.t("action.cancel")))
         compose.appendChild(_buttons(*buttons))
         self.popover.appendChild(compose)
         self.popover.hidden = False
 
     def _identity_row(self, renaming=False):
         if renaming or not (self._identity.name or self._identity.sso):
-            field = element("input", "name", placeholder="Your name", aria_label="Your name", maxlength="60")
+            field = element("input", "name", placeholder=self._m.t("compose.name"), aria_label=self._m.t("compose.name"),
+                            maxlength="60")
             field.value = self._identity.name or ""
             return field
         row = element("div", "identity")
-        row.appendChild(document.createTextNode("Commenting as "))
+        row.appendChild(document.createTextNode(self._m.t("compose.as")))
         row.appendChild(element("b", "", self._identity.name or "…"))
         if not self._identity.sso:  # a signed-on user's name is the site's to change
             row.appendChild(document.createTextNode(" · "))
-            row.appendChild(element("button", "link", "change", type="button", data_action="rename"))
+            row.appendChild(element("button", "link", self._m.t("action.rename"), type="button", data_action="rename"))
         return row
 
     def _focus_composer(self):
@@ -500,11 +547,7 @@ class View:
             return
         action = str(target.getAttribute("data-action"))
         if action == "place":
-            if not event.target.isSameNode(self.layer):
-                return
-            draft = self.popover.querySelector("textarea.message")
-            if self.mode == "draft" and draft and str(draft.value).strip():
-                draft.focus()  # never throw away a half-written comment
+            if not event.target.isSameNode(self.layer) or self._keeps_draft():
                 return
             width, height = self.layer.clientWidth, self.layer.clientHeight
             # As the server keeps it: the pin of the proposal sits where the server's will.
@@ -521,12 +564,34 @@ class View:
             else:
                 self.open_thread(marker_id)
         elif action == "close":
-            self.close()
+            self._close_returning_focus()
         elif action == "rename":
             target.parentNode.replaceWith(self._identity_row(renaming=True))
             self.popover.querySelector("input.name").focus()
         else:
             self._act(action, target)
+        if event.detail == 0 and action in ("open", "list") and self.mode in ("thread", "list"):
+            self.popover.focus()  # opened from the keyboard: Tab goes on into it
+
+    def _keeps_draft(self):
+        """A half-written new comment is never thrown away for another: focus goes back to it."""
+        draft = self.popover.querySelector("textarea.message")
+        if self.mode == "draft" and draft and str(draft.value).strip():
+            draft.focus()
+            return True
+        return False
+
+    def _close_returning_focus(self):
+        """Close, and give focus back to what opened the popover: the thread's pin, the thread
+        list's button, or the image (a new thread's draft)."""
+        if self.mode == "thread" and self.open_marker in self._pins:
+            back = self._pins[self.open_marker]
+        elif self.mode == "list":
+            back = self.controls.querySelector(".list-toggle")
+        else:
+            back = self.layer
+        self.close()
+        (self.layer if back.hidden else back).focus()  # a resolved pin may hide on closing
 
     def _on_hover(self, event):
         """Over a pin (not the open one, nor the draft's): its first comment on one line beside it."""
@@ -561,23 +626,64 @@ class View:
         self._dragging = False
 
     def _move_draft(self, x, y):
-        self.draft_at = (protocol.round_position(min(1, max(0, x))), protocol.round_position(min(1, max(0, y))))
+        self.draft_at = _on_image(x, y)
         self._render_pins()
         self._place_popover()
 
+    def _on_layer_blur(self, event):
+        """Leaving the image (Tab, a click elsewhere) drops the crosshair."""
+        if self.crosshair_at is not None and event.target.isSameNode(self.layer):
+            self.crosshair_at = None
+            self._render_layer()
+
+    def _on_layer_key(self, key, event):
+        """The image focused: Enter (or Space) shows a crosshair, the arrows move it (Shift: 5
+        times further), Enter opens the new thread's composer there, Escape cancels. True if the
+        key was used."""
+        if key in ("Enter", " "):
+            event.preventDefault()  # Space would scroll the page
+            point, self.crosshair_at = self.crosshair_at, None
+            self._render_layer()
+            if self._keeps_draft() or not self._actions.can_change(point=point):
+                return True
+            if point is None:
+                self.crosshair_at = self.draft_at or (0.5, 0.5)
+                self._render_layer()
+                self.announce(self._m.t("a11y.crosshair"))
+            else:
+                self.open_draft(point[0], point[1])
+        elif self.crosshair_at is None:
+            return False
+        elif key in ARROWS:
+            event.preventDefault()
+            steps = SHIFT_STEPS if event.shiftKey else 1
+            self.crosshair_at = _on_image(self.crosshair_at[0] + ARROWS[key][0] * steps,
+                                          self.crosshair_at[1] + ARROWS[key][1] * steps)
+            self._render_layer()
+        elif key == "Escape":
+            self.crosshair_at = None
+            self._render_layer()
+            self.announce(self._m.t("a11y.crosshair_cancelled"))
+        else:
+            return False
+        return True
+
     def _on_key(self, event):
         key = str(event.key)
+        if event.target.isSameNode(self.layer) and not self._actions.readonly and self._on_layer_key(key, event):
+            return
         if key in ARROWS and self.mode == "draft" and event.target.closest(".pin.draft"):
             event.preventDefault()  # the keyboard's way to drag it: 1% of the image a press
             dx, dy = ARROWS[key]
-            self._move_draft(self.draft_at[0] + dx, self.draft_at[1] + dy)
+            steps = SHIFT_STEPS if event.shiftKey else 1
+            self._move_draft(self.draft_at[0] + dx * steps, self.draft_at[1] + dy * steps)
             return
         if key == "Escape" and self.mode is not None:
             if self.editing is not None:
                 self.editing = None
                 self._render_thread()
             else:
-                self.close()
+                self._close_returning_focus()
         elif key == "Enter" and (event.ctrlKey or event.metaKey):
             if str(event.target.tagName) == "TEXTAREA":
                 event.preventDefault()
@@ -618,10 +724,10 @@ class View:
                 self.editing = None
                 self._render_thread()
         elif action == "delete-comment":
-            if window.confirm("Delete this comment?"):
+            if window.confirm(self._m.t("confirm.delete_comment")):
                 self._actions.delete_comment(self.open_marker, comment_id)
         elif action == "delete-marker":
-            if window.confirm("Delete this marker and its whole thread?"):
+            if window.confirm(self._m.t("confirm.delete_marker")):
                 self._actions.delete_marker(self.open_marker)
         elif action in ("resolve", "reopen"):
             self._actions.resolve_marker(self.open_marker, action == "resolve")
@@ -634,6 +740,63 @@ class View:
             self.show_resolved = bool(target.checked)
             store(SHOW_RESOLVED_KEY, "1" if self.show_resolved else "0")
             self._render_pins()
+        elif action == "copy-link":
+            spawn(self._copy_link(self.open_marker))
+        elif action == "dismiss-note":
+            target.closest(".note").hidden = True
+
+    # -- links to a thread ----------------------------------------------------------------------
+
+    def _link_row(self):
+        """"Copy link" in the open thread; built with the popover, not re-rendered with the
+        thread, so that what it says (or the link's field) stays while events arrive."""
+        row = element("div", "thread-link")
+        row.appendChild(element("button", "link", self._m.t("link.copy"), type="button", data_action="copy-link"))
+        row.appendChild(element("span", "link-status", role="status"))
+        return row
+
+    async def _copy_link(self, marker_id):
+        link = self._actions.thread_link(marker_id)
+        copied = await copy_text(link)
+        row = self.popover.querySelector(".thread-link")
+        if not row or marker_id != self.open_marker:
+            return  # closed meanwhile
+        if copied:
+            row.querySelector(".link-status").textContent = self._m.t("link.copied")
+            return
+        # No clipboard here: the link selected in a field, for the user to copy.
+        row.querySelector(".link-status").textContent = self._m.t("link.copy_by_hand")
+        field = row.querySelector("input")
+        if not field:
+            field = element("input", "link-field", readonly="", aria_label=self._m.t("link.field"))
+            row.appendChild(field)
+        field.value = link
+        field.focus()
+        field.select()
+        self._place_popover()
+
+    def reveal(self, marker_id):
+        """Scroll the page so that the thread's pin is in the middle of the view (a link opened
+        it), and its popover beside it."""
+        pin = self._pins.get(marker_id)
+        if pin is not None:
+            scroll_into_view(pin)
+            self._place_popover()
+
+    def show_note(self, message):
+        """A note over the image that stays until the user dismisses it (a link to a thread that
+        is gone), scrolled into view."""
+        root = self.host.shadowRoot
+        note = root.querySelector(".note")
+        if not note:  # made on first use, as the presence badge
+            note = element("div", "note", role="alert")
+            note.appendChild(element("span", "note-text"))
+            note.appendChild(element("button", "note-close", "×", type="button", data_action="dismiss-note",
+                                     aria_label=self._m.t("link.dismiss")))
+            root.appendChild(note)
+        note.querySelector(".note-text").textContent = message
+        note.hidden = False
+        scroll_into_view(note)
 
     def _take_name(self):
         """Keep the name typed in the composer, if any. False when a name is needed but empty."""
@@ -642,11 +805,16 @@ class View:
             return True
         name = " ".join(str(field.value).split())
         if not name:
-            self.show_error("Please enter your name first.")
+            self.show_error(self._m.t("compose.name_needed"))
             return False
         self._identity.set_name(name)
         field.replaceWith(self._identity_row())
         return True
+
+
+def _on_image(x, y):
+    """A point kept on the image, rounded as the server keeps positions."""
+    return (protocol.round_position(min(1, max(0, x))), protocol.round_position(min(1, max(0, y))))
 
 
 def _buttons(*specs):

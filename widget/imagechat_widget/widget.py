@@ -4,47 +4,37 @@ import asyncio
 
 from imagechat_widget import protocol
 from imagechat_widget.api import Api, ApiError
-from imagechat_widget.browser import js_options, random_id
+from imagechat_widget.browser import js_options, listen, random_id
 from imagechat_widget.compat import create_proxy, document, now_ms, spawn, window
-from imagechat_widget.connection import CONNECTED, OFFLINE, REFUSED, Connection
+from imagechat_widget.connection import CONNECTED, OFFLINE, RECONNECTING, REFUSED, Connection
 from imagechat_widget.events import HostEvents
 from imagechat_widget.identity import Identity
+from imagechat_widget.links import find_thread, thread_link
+from imagechat_widget.messages import Messages, choose_locale
 from imagechat_widget.state import CommentWalk, ImageState, comment_count
 from imagechat_widget.tabs import SiblingTabs
 from imagechat_widget.view import Actions, View
 
 REFRESH_SECONDS = 30
-OFFLINE_MESSAGE = "You're offline — markers are read-only until the connection returns."
-RECONNECTING_MESSAGE = "Reconnecting… markers are read-only until the connection returns."
 # A refusal no retry can change: the widget stops and says so (the console says what to fix).
-REFUSED_MESSAGES = {
-    protocol.ORIGIN_NOT_ALLOWED: "This site is not allowed to use this ImageChat tenant.",
-    protocol.TENANT_NOT_FOUND: "This site is not allowed to use this ImageChat tenant: it does not exist.",
-}
+# Each is worded by the catalogue's "notice.CODE".
+REFUSED_FOR_GOOD = (protocol.ORIGIN_NOT_ALLOWED, protocol.TENANT_NOT_FOUND)
 # An event after a missing seq waits this long for the missing one (events of concurrent
 # changes may cross on the way) before the widget asks the server to replay.
 GAP_GRACE_SECONDS = 1
-# What a refused change means to the user, by the server's error code.
-REFUSALS = {
-    protocol.MARKER_NOT_FOUND: "this thread was deleted in the meantime.",
-    protocol.COMMENT_NOT_FOUND: "this comment was deleted in the meantime.",
-    protocol.FORBIDDEN: "only the author, or a moderator, may do that.",
-    protocol.ID_TAKEN: "it conflicts with a change made elsewhere. Please try again.",
-    "network": "the server could not be reached. Check your connection and try again.",
-    protocol.READONLY: "this conversation is view-only.",
-    protocol.EXPIRED_SSO: "your sign-in has expired. Reload the page to sign in again.",
-}
 
 
 class Widget(Actions):
-    def __init__(self, host, tenant, url_id, base_url, identity, readonly):
+    def __init__(self, host, tenant, url_id, base_url, identity, readonly, messages):
+        """`messages`: the reader's language (messages.Messages), for every word shown."""
         self.url_id = url_id
+        self.messages = messages
         self.identity = identity
         self.readonly = readonly
         self.state = ImageState()
         self.events = HostEvents(host.querySelector("img"), url_id)  # for the host page's scripts
-        self.state.on_applied = lambda event: self.events.applied(event, self.state.is_own(event.get("broadcastId")))
-        self.view = View(host, identity, self)
+        self.state.on_applied = self._on_applied
+        self.view = View(host, identity, self, messages)
         self.api = Api(base_url, tenant, identity)
         self.tabs = SiblingTabs(tenant, url_id, self._on_sibling)
         self.connection = Connection(self.api.live_url, self._subscription, self._on_frame, self._on_connection)
@@ -52,6 +42,10 @@ class Widget(Actions):
         self._loading = None
         self._gap_check = None
         self._walks = {}  # marker id -> the task loading the rest of its thread
+        self._linked = None  # the thread a link to it asked for, opened once the snapshot is shown
+        self._told_token = None  # the session token the server knows this socket by
+        self._on_signed_in = lambda: self._tell_identity()
+        identity.listeners.append(self._on_signed_in)
 
     def start(self, early_snapshot=None):
         """`early_snapshot`: the promise of the snapshot's response, when embed.js asked for it
@@ -80,6 +74,7 @@ class Widget(Actions):
         self.connection.stop()
         self.tabs.close()
         self._refresher.cancel()
+        self.identity.listeners.remove(self._on_signed_in)
 
     async def _sign_on(self):
         """Signed on by the site: learn the user's name and roles before they act."""
@@ -87,7 +82,7 @@ class Widget(Actions):
             await self.api.sign_in()
         except ApiError as error:
             if not self._refused_for_good(error):
-                self.view.show_error("Could not sign you in: " + REFUSALS.get(error.code, error.message))
+                self.view.show_error(self.messages.t("error.sign_in", reason=self._reason(error)))
             return
         self._render()
 
@@ -97,8 +92,18 @@ class Widget(Actions):
         if self.connection.close_code == protocol.CLOSE_TOO_SLOW:
             self.state.forget()  # the server dropped us for lagging: start again from a snapshot
         # With the last seq applied, the server replays what we missed.
-        return protocol.subscribe(self.url_id, self.identity.token(), self.state.seq, self.state.epoch,
+        self._told_token = self.identity.token()
+        return protocol.subscribe(self.url_id, self._told_token, self.state.seq, self.state.epoch,
                                   presence=True)
+
+    def _tell_identity(self):
+        """The user signed in (at their first comment, in this tab or another widget of the page)
+        or changed their name since the socket subscribed: tell the server on the open socket, so
+        that the presence badge names them now, not from the next connection."""
+        token = self.identity.token()
+        if token is not None and token != self._told_token and self.connection.state == CONNECTED:
+            self._told_token = token
+            self.connection.send(protocol.identify(token))
 
     def _on_connection(self, state):
         if state == REFUSED:
@@ -110,16 +115,18 @@ class Widget(Actions):
             else:
                 window.console.error("ImageChat: there is no tenant '%s' on %s (page origin %s)"
                                      % (self._tenant, self.api.live_url, origin))
-            self.view.set_status(state, REFUSED_MESSAGES[code])
+            self.view.set_status(state, self.messages.t("notice." + code))
             return
-        self.view.set_status(state, {"offline": OFFLINE_MESSAGE, "reconnecting": RECONNECTING_MESSAGE}.get(state))
+        self.view.set_status(state, self.messages.t("notice." + state) if state in (OFFLINE, RECONNECTING) else None)
         if state != CONNECTED:
             self.view.show_presence(0, [])  # stale: the server sends the current one on reconnecting
+        else:
+            self._tell_identity()  # signed in while the subscription was on its way
 
     def _refused_for_good(self, error):
         """A REST answer that no retry can change (origin not allowed, unknown tenant) stops the
         widget. Returns True if it was one."""
-        if error.code in REFUSED_MESSAGES:
+        if error.code in REFUSED_FOR_GOOD:
             self.connection.refuse(error.code)
             return True
         return False
@@ -172,7 +179,7 @@ class Widget(Actions):
             snapshot = await self.api.snapshot(self.url_id)
         except ApiError as error:
             if not self._refused_for_good(error):
-                self.view.show_error("Could not load this image's comments: " + error.message)
+                self.view.show_error(self.messages.t("error.snapshot", reason=self._reason(error)))
             return
         self._show_snapshot(snapshot)
 
@@ -184,6 +191,30 @@ class Widget(Actions):
             self._render()
             if self.view.open_marker is not None:
                 self.load_thread(self.view.open_marker)  # the snapshot may hold only its start
+        if self._linked is not None:
+            self._open_linked()
+
+    # -- links to a thread (links.py) ----------------------------------------------------------
+
+    def follow_link(self, found):
+        """`found`: the (urlId, markerId) the page's address names, or None. A link to one of this
+        image's threads opens it (once the snapshot is shown) and scrolls its pin into view."""
+        if found is None or found[0] != self.url_id:
+            return
+        self._linked = found[1]
+        if self.state.seq is not None:
+            self._open_linked()
+
+    def _open_linked(self):
+        marker_id, self._linked = self._linked, None
+        if self.state.marker(marker_id) is None:
+            self.view.show_note(self.messages.t("link.deleted"))
+        else:
+            self.view.open_thread(marker_id)
+            self.view.reveal(marker_id)
+
+    def thread_link(self, marker_id):
+        return thread_link(str(window.location.href), self.url_id, marker_id)
 
     def load_thread(self, marker_id):
         """Load the rest of a thread the snapshot holds only the start of (when it is opened)."""
@@ -204,11 +235,11 @@ class Widget(Actions):
                 if walk.take(page):
                     self._render()
             if self.state.needs_comments(marker_id):  # gave up: its pages kept changing
-                self.view.show_error("Could not load the whole thread. Open it again to retry.", marker_id=marker_id)
+                self.view.show_error(self.messages.t("error.thread_changing"), marker_id=marker_id)
         except ApiError as error:
             # A deleted thread's event is on its way; anything else: shown, retried on reopening.
             if error.code != protocol.MARKER_NOT_FOUND and not self._refused_for_good(error):
-                self.view.show_error("Could not load the whole thread: " + error.message, marker_id=marker_id)
+                self.view.show_error(self.messages.t("error.thread", reason=self._reason(error)), marker_id=marker_id)
         finally:
             del self._walks[marker_id]
             self._render()
@@ -222,6 +253,15 @@ class Widget(Actions):
             await asyncio.sleep(REFRESH_SECONDS)
             self.state.expire(now_ms())
             self._render()
+
+    def _on_applied(self, event):
+        """A server event, in seq order: for the host page's scripts and, when someone else
+        started a thread, for screen readers."""
+        from_me = self.state.is_own(event.get("broadcastId"))
+        self.events.applied(event, from_me)
+        marker = event.get("marker")
+        if event["type"] == protocol.NEW_IMAGE_CHAT and not from_me and marker["author"]["id"] != self.identity.author_id:
+            self.view.announce_new_thread(marker)
 
     def _render(self):
         self.view.render(self.state.ordered_markers(), self.state.unconfirmed_ids())
@@ -311,21 +351,21 @@ class Widget(Actions):
         """Changes need the live connection: offline, they fail at once and are never queued.
         `point`: where on the image the user asked for it, to say why not there."""
         if self.readonly:
-            message = "This conversation is view-only."
+            message = self.messages.t("notice.readonly")
         elif self.connection.state == CONNECTED:
             return True
         elif self.connection.state == REFUSED:
-            message = REFUSED_MESSAGES[self.connection.refusal]
+            message = self.messages.t("notice." + self.connection.refusal)
         elif self.connection.state == OFFLINE:
-            message = OFFLINE_MESSAGE
+            message = self.messages.t("notice.offline")
         else:
-            message = RECONNECTING_MESSAGE
+            message = self.messages.t("notice.reconnecting")
         self.view.show_error(message, point=point)
         return False
 
     def _submit(self, event, send, body, on_refused):
         if len(body.get("text", "")) > protocol.MAX_COMMENT_CHARS:
-            self.view.show_error("Comments are limited to %d characters." % protocol.MAX_COMMENT_CHARS)
+            self.view.show_error(self.messages.t("compose.too_long", count=protocol.MAX_COMMENT_CHARS))
             return False
         if not self.can_change():
             return False
@@ -346,18 +386,22 @@ class Widget(Actions):
             self.tabs.post({"kind": "rejected", "broadcastId": broadcast_id})
             self._render()
             self._refused_for_good(error)
-            if error.code == protocol.RATE_LIMITED:
-                reason = error.message[:1].upper() + error.message[1:]
-                on_refused("Not saved: you're going a little fast. " + reason + ".")
-            else:
-                message = REFUSED_MESSAGES.get(error.code) or REFUSALS.get(error.code, error.message)
-                on_refused("Not saved: " + message[0].lower() + message[1:])
+            on_refused(self.messages.t("error.not_saved", reason=self._reason(error)))
             return
         # The answer is the server's event itself: applied like the echo (which then changes
         # nothing), and handed to sibling tabs.
         self.state.accepted(broadcast_id, committed["seq"])
         self.tabs.post({"kind": "committed", "event": committed})
         self._apply(committed)
+
+    def _reason(self, error):
+        """A refusal in the reader's words, by the server's stable error code (its own message,
+        in English, goes to the console)."""
+        window.console.warn("ImageChat: %s (%s)" % (error.message, error.code))
+        if error.code in REFUSED_FOR_GOOD:
+            notice = self.messages.t("notice." + error.code)
+            return notice[0].lower() + notice[1:]
+        return self.messages.refusal(error.code)
 
     def _comment(self, comment_id, text, stamp):
         return {"id": comment_id, "author": self.identity.as_author(), "text": text,
@@ -385,6 +429,20 @@ def url_id_of(img):
     return str(img.src).split("#")[0]
 
 
+def linked_thread():
+    """The (urlId, markerId) of the thread the page's address links to, or None."""
+    return find_thread(str(window.location.hash), str(window.location.search))
+
+
+def messages_for(img):
+    """The reader's language (README, "Languages"): the image's `data-locale`, else the script
+    tag's, else the page's `lang`, else the browser's languages; else English."""
+    chosen = img.getAttribute("data-locale") or window.ImageChat.locale
+    page = document.documentElement.getAttribute("lang")
+    browser = str(window.navigator.languages.join(",")).split(",")
+    return Messages(choose_locale(str(chosen) if chosen else None, str(page) if page else None, browser))
+
+
 class Page:
     """Every widget of the page: one per marked image, including images added later (a
     single-page app rendering a new view), found by a MutationObserver."""
@@ -399,6 +457,7 @@ class Page:
             lambda lose=0: [w.connection.resume(lose) for w in self.widgets] and None)
         # ImageChat.mount / unmount (embed.js) ask for a look at the page at once.
         self.settings.scan = create_proxy(lambda: self.update())
+        listen(window, "hashchange", lambda _e: [w.follow_link(linked_thread()) for w in self.widgets])
         observer = window.MutationObserver.new(create_proxy(lambda _records, _observer: self.update()))
         observer.observe(document.body, js_options({"childList": True, "subtree": True}))
 
@@ -421,6 +480,7 @@ class Page:
             if tenant not in self.identities or sso:
                 self.identities[tenant] = Identity(tenant, str(sso) if sso else None)
             widget = Widget(self.settings.host(img), tenant, url_id_of(img), str(self.settings.baseUrl),
-                            self.identities[tenant], bool(img.hasAttribute("data-readonly")))
+                            self.identities[tenant], bool(img.hasAttribute("data-readonly")), messages_for(img))
             widget.start(self.settings.takeEarly(widget.api.snapshot_url(widget.url_id)))
+            widget.follow_link(linked_thread())
             self.widgets.append(widget)

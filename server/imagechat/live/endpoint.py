@@ -11,6 +11,7 @@ Client -> server:
       reconnect; left out on a first connection. `token`: the session token, if signed in.
       `"presence": true`: also send presence frames (live/presence.py).
   {"type": "resume", "since": 41}   a gap seen on a live connection: replay what follows 41
+  {"type": "identify", "token": "..."}   signed in (or renamed) since subscribing: named in presence
   {"type": "ping"}
 Server -> client:
   {"type": "subscribed", "seq": 45, "epoch": "...", "resume": true, "heartbeat": 15}
@@ -47,6 +48,7 @@ from imagechat.errors import ApiError
 from imagechat.live.hub import Viewer, image_channel
 from imagechat.security.guard import client_ip
 from imagechat.security.tenants import Tenant
+from imagechat.security.tokens import Identity
 from imagechat.security.validation import clean_url_id
 from imagechat.services import services
 from imagechat.storage.errors import StorageError
@@ -132,6 +134,8 @@ class LiveConnection:
             await self.subscribe(request)
         elif kind == protocol.RESUME:
             await self.resume(request)
+        elif kind == protocol.IDENTIFY:
+            self.identify(request)
         else:
             raise ApiError(400, "unknown_type", f"unknown message type {kind!r}")
 
@@ -141,11 +145,7 @@ class LiveConnection:
         tenant_id = self.tenant_id
         url_id = clean_url_id(request.get("urlId"))
         token = request.get("token")
-        identity = None
-        if token is not None:
-            if not isinstance(token, str):
-                raise ApiError(400, "invalid_field", "token: must be a string")
-            identity = self.services.guard.identify(self.websocket, self.tenant, token)
+        identity = None if token is None else self._identity(token)
         watches_presence = request.get(protocol.PRESENCE) is True
         since = None if request.get("since") is None else _since(request)
         epoch = request.get("epoch")
@@ -174,6 +174,19 @@ class LiveConnection:
         if since is not None and not reason:
             await self._replay(since, seq)
         self.viewer.release(seq)
+
+    def identify(self, request: dict[str, Any]) -> None:
+        """The user signed in (or changed their name) after subscribing: presence names them now,
+        not from their next connection. The token is checked as at subscribe."""
+        if self.channel is None:
+            raise ApiError(400, "not_subscribed", "subscribe before identifying")
+        identity = self._identity(request.get("token"))
+        self.services.hub.presence.identify(self.channel, self.viewer, identity)
+
+    def _identity(self, token: object) -> Identity:
+        if not isinstance(token, str):
+            raise ApiError(400, "invalid_field", "token: must be a string")
+        return self.services.guard.identify(self.websocket, self.tenant, token)
 
     async def resume(self, request: dict[str, Any]) -> None:
         if self.channel is None:

@@ -67,6 +67,26 @@ class _Image:
         return count, [name for _author, name in shown]
 
 
+def _count_in(image: _Image, viewer: Viewer, identity: Identity | None) -> None:
+    image.viewers[viewer] = identity.id if identity is not None else None
+    if identity is None:
+        image.anonymous += 1
+    else:
+        entry = image.people.setdefault(identity.id, [identity.name, 0])
+        entry[0] = identity.name
+        entry[1] += 1
+
+
+def _count_out(image: _Image, author: str | None) -> None:
+    if author is None:
+        image.anonymous -= 1
+    else:
+        entry = image.people[author]
+        entry[1] -= 1
+        if not entry[1]:
+            del image.people[author]
+
+
 def _by_name(person: tuple[str, str]) -> tuple[str, str]:
     author, name = person
     return name.casefold(), author
@@ -91,14 +111,7 @@ class Presence:
         image = self._images.get(channel)
         if image is None:
             image = self._images[channel] = _Image()
-        author = identity.id if identity is not None else None
-        image.viewers[viewer] = author
-        if identity is None:
-            image.anonymous += 1
-        else:
-            entry = image.people.setdefault(identity.id, [identity.name, 0])
-            entry[0] = identity.name
-            entry[1] += 1
+        _count_in(image, viewer, identity)
         if watches:
             image.watchers.add(viewer)
             image.fresh.add(viewer)
@@ -108,16 +121,18 @@ class Presence:
         image = self._images.get(channel)
         if image is None or viewer not in image.viewers:
             return
-        author = image.viewers.pop(viewer)
-        if author is None:
-            image.anonymous -= 1
-        else:
-            entry = image.people[author]
-            entry[1] -= 1
-            if not entry[1]:
-                del image.people[author]
+        _count_out(image, image.viewers.pop(viewer))
         image.watchers.discard(viewer)
         image.fresh.discard(viewer)
+        self._changed(channel, report=True)
+
+    def identify(self, channel: str, viewer: Viewer, identity: Identity) -> None:
+        """`viewer` signed in (or changed its name) while watching: it is named from now on."""
+        image = self._images.get(channel)
+        if image is None or viewer not in image.viewers:
+            return
+        _count_out(image, image.viewers[viewer])
+        _count_in(image, viewer, identity)
         self._changed(channel, report=True)
 
     def on_presence(self, channel: str, payload: str) -> None:
