@@ -107,6 +107,8 @@ def test_the_thread_list_shows_unresolved_first_with_counts_and_opens_a_thread(n
     expect(entries.locator(".number")).to_have_text(["#2", "#3", "#1"])  # unresolved first
     expect(entries.locator(".first")).to_have_text(["Ada: Second", "Ada: Third", "Ada: First"])
     expect(entries.locator(".count")).to_have_text(["2", "1", "✓ 1"])
+    # The list opens from the image's lower corner: the image's bottom in view for the picture.
+    alice.page.locator("img[data-image-chat]").evaluate("img => img.scrollIntoView({block: 'end'})")
     alice.pins.nth(0).hover()  # a resolved pin's preview, over the list's corner
     expect(alice.widget.locator(".preview")).to_be_visible()
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
