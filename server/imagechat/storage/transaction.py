@@ -13,12 +13,13 @@ it wrote, and `savepoint` forgets what it held and restores the seqs and counts 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import Connection, CursorResult, Table, bindparam, update
+from sqlalchemy import Connection, CursorResult, MetaData, Table, bindparam, update
 from sqlalchemy.exc import IntegrityError
 
 from imagechat.storage.errors import Conflict
@@ -132,4 +133,9 @@ class Transaction:
 
 def _in_dependency_order(held: dict[Table, list[_Row]]) -> list[Table]:
     """The tables of their schema, each after the tables its rows refer to."""
-    return next(iter(held)).metadata.sorted_tables if held else []
+    return _sorted_tables(next(iter(held)).metadata) if held else []
+
+
+@functools.cache
+def _sorted_tables(schema: MetaData) -> list[Table]:
+    return schema.sorted_tables  # a topological sort each time it is read
