@@ -124,3 +124,24 @@ def test_after_a_redis_restart_the_backend_reports_a_gap_and_is_subscribed_again
             await each.disconnect()
 
     run(body())
+
+
+def test_the_first_publish_after_a_redis_restart_reaches_the_other_nodes(redis_server):
+    """The publisher's pooled connection died with the old Redis: its next publish must not be lost."""
+
+    async def body() -> None:
+        (one, _), (two, heard) = await node(redis_server.url), await node(redis_server.url)
+        await two.subscribe("image:demo:a")
+        await one.publish("image:demo:a", 1, PAYLOAD)  # the publisher now holds a pooled connection
+        await heard.next()
+        await asyncio.to_thread(redis_server.stop)
+        await asyncio.to_thread(redis_server.start)
+        await heard.next(timeout=20)  # the subscriber is back: a gap
+        assert heard.gaps == 1
+        await one.publish("image:demo:a", 2, PAYLOAD)
+        await heard.next()
+        assert heard.messages[-1] == ("image:demo:a", Envelope(2, PAYLOAD))
+        for broker in (one, two):
+            await broker.disconnect()
+
+    run(body())

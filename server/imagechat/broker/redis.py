@@ -8,6 +8,11 @@ PINGed, and no answer within a few probe intervals counts as dead.
 
 A message is `<seq>:<payload>`: the seq travels beside the encoded event, never parsed out of it.
 The reader task hands each message to the receiver itself (no queue between them).
+
+Publishing goes through the client's pooled connections, which die with a restarted Redis
+without anyone noticing until they are used: a publish that fails on one is tried once more, on
+a fresh connection. Without that retry the first change after a restart would reach no viewer
+(the subscriptions are back, so no gap is reported).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import logging
 import time
 
 import redis.asyncio as redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 from imagechat.broker import Discard, Envelope, Receiver
@@ -84,19 +90,24 @@ class RedisBackend:
                 pass  # the connection is gone: the resubscription will leave this one out
 
     async def publish(self, channel: str, envelope: Envelope) -> None:
-        assert self._client is not None
         try:
-            await self._client.publish(PREFIX + channel, encode(envelope))
+            await self._publish(PREFIX + channel, encode(envelope))
         except (RedisError, OSError) as error:
             # The change is stored; viewers catch up when the reconnected nodes tell them to resume.
             log.warning("publishing to Redis failed: %s", error)
 
     async def publish_presence(self, channel: str, payload: str) -> None:
-        assert self._client is not None
         try:
-            await self._client.publish(PRESENCE_PREFIX + channel, payload)
+            await self._publish(PRESENCE_PREFIX + channel, payload)
         except (RedisError, OSError) as error:  # the next report (every heartbeat) makes it good
             log.warning("publishing presence to Redis failed: %s", error)
+
+    async def _publish(self, redis_channel: str, data: str) -> None:
+        assert self._client is not None
+        try:
+            await self._client.publish(redis_channel, data)
+        except RedisConnectionError:  # a pooled connection that died with a restarted Redis
+            await self._client.publish(redis_channel, data)
 
     async def _read_forever(self) -> None:
         attempt = 0
