@@ -6,7 +6,6 @@ import os
 import sqlite3
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +16,7 @@ from playwright.sync_api import Browser, BrowserContext
 
 import imagechat.protocol
 import imagechat_widget
-from tests.services import Postgres, Redis, free_port, run
+from tests.services import Postgres, Redis, answers_health, free_port, polled, run, wait_until  # noqa: F401 (tests import wait_until from here)
 
 # In the browser the widget's `imagechat_widget.protocol` is the server's own protocol.py, served
 # under that name (never copied): the same module stands in for it here.
@@ -37,14 +36,6 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     much of their time waiting on servers and browsers (IMAGECHAT_TEST_WORKERS to change; `-n 0`
     runs the suite in this process alone)."""
     return int(os.environ.get("IMAGECHAT_TEST_WORKERS") or (os.cpu_count() or 1) + 1)
-
-
-def wait_until(condition, timeout: float = 10) -> None:
-    """Poll something outside the browser (a server's state) until it holds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.05)  # a polling interval, not a wait for the product
 
 
 class ServerProcess:
@@ -70,17 +61,15 @@ class ServerProcess:
         ]
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=self.env)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"server exited: {self.log_path.read_text()[-2000:]}")
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1, verify=self.verify).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.05)  # polling a starting process, not waiting on the product
-        raise RuntimeError(f"server did not start: {self.log_path.read_text()[-2000:]}")
+        if not polled(self._healthy, 30):
+            raise RuntimeError(f"server did not start: {self.log_path.read_text()[-2000:]}")
+        return self
+
+    def _healthy(self) -> bool:
+        assert self.process is not None
+        if self.process.poll() is not None:
+            raise RuntimeError(f"server exited: {self.log_path.read_text()[-2000:]}")
+        return answers_health(self.url, verify=self.verify)
 
     def kill(self) -> None:
         """Stop at once, as a crash or a power cut would: no goodbye to any client."""

@@ -12,10 +12,12 @@ import subprocess
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import asyncpg
+import httpx
 import pytest
 
 POSTGRES_URL = os.environ.get("IMAGECHAT_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -34,14 +36,32 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def wait_for_port(port: int, timeout: float = 30) -> bool:
+def polled(condition: Callable[[], bool], timeout: float) -> bool:
+    """Whether `condition` came to hold within `timeout` seconds: the tests' one polling loop, for
+    what lies outside the browser (a starting process, a port, a server's state)."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
-                return True
-        time.sleep(0.05)  # polling a starting process
-    return False
+    while not condition():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)  # the interval between two looks at the condition
+    return True
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 10) -> None:
+    assert polled(condition, timeout), "condition not met in time"
+
+
+def answers_health(url: str, verify: bool | str = True) -> bool:
+    """Whether an ImageChat server at `url` says it is up."""
+    try:
+        return httpx.get(f"{url}/healthz", timeout=2, verify=verify).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
 async def _answers(url: str) -> bool:
@@ -84,7 +104,7 @@ class Postgres:
                         "-o", f"-p {port} -k {folder} -c listen_addresses=127.0.0.1", "start"],
                        check=True, capture_output=True)
         url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
-        if not wait_for_port(port):
+        if not polled(lambda: port_open(port), 30):
             pytest.skip(reason=f"a throwaway PostgreSQL did not start: {(folder / 'log').read_text()[-500:]}")
         postgres = cls(url, folder)
         postgres._stop_command = [*prefix, str(binaries / "pg_ctl"), "-D", str(folder / "data"), "stop", "-m", "fast"]
@@ -142,7 +162,7 @@ class Redis:
             [self._binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
-        assert wait_for_port(self.port), "redis-server did not start"
+        assert polled(lambda: port_open(self.port), 30), "redis-server did not start"
         return self
 
     def stop(self) -> None:

@@ -23,6 +23,7 @@ from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
 from tests.conftest import NO_RATE_LIMITS, ServerProcess, wait_until
+from tests.services import answers_health
 
 
 def rss_kib(server: ServerProcess) -> int:
@@ -148,13 +149,6 @@ def test_idle_and_half_sent_connections_are_closed_and_the_server_keeps_serving(
             sock.close()
 
 
-def answers_health(server: ServerProcess) -> bool:
-    try:
-        return httpx.get(f"{server.url}/healthz", timeout=2).status_code == 200
-    except httpx.TransportError:
-        return False
-
-
 def test_a_request_sent_in_time_is_served_whole(server_with):
     server = server_with("--header-timeout-seconds", "1")
     sock = open_socket(server, b"GET /healthz HTTP/1.1\r\n")
@@ -185,7 +179,7 @@ def test_connections_per_address_are_capped_and_the_server_keeps_serving(server_
         finally:
             for sock in flood:
                 sock.close()
-    wait_until(lambda: answers_health(server))  # the slots came back
+    wait_until(lambda: answers_health(server.url))  # the slots came back
     with connect(server.ws_url, origin=server.url):  # a WebSocket holds one slot and gives it back
         assert httpx.get(f"{server.url}/healthz").status_code == 200
 

@@ -113,14 +113,14 @@ def test_other_images_and_tenants_never_see_them(server_with) -> None:
 
 
 KILLABLE_CLIENT = """
-import sys, time
+import sys
 from websockets.sync.client import connect
 from imagechat import protocol
 ws = connect(sys.argv[1], origin=sys.argv[2])
 ws.send(protocol.subscribe(sys.argv[3], sys.argv[4]))
 ws.recv()
 print("subscribed", flush=True)
-time.sleep(600)
+sys.stdin.read()  # connected until the test kills this process
 """
 
 
@@ -130,7 +130,7 @@ def test_a_killed_client_disappears(server_with) -> None:
     ada = watch(server, url_id, token_of(server, "Ada"))
     presence_becomes(ada, 1)
     client = subprocess.Popen([sys.executable, "-c", KILLABLE_CLIENT, server.ws_url, server.url, url_id,
-                               token_of(server, "Bo")], stdout=subprocess.PIPE, text=True)
+                               token_of(server, "Bo")], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert client.stdout is not None and client.stdout.readline().strip() == "subscribed"
         presence_becomes(ada, 2, ["Ada", "Bo"])

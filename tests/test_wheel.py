@@ -11,7 +11,6 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +20,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, expect
 
-from tests.services import free_port
+from tests.services import answers_health, free_port, polled
 from tests.widget_page import Viewer
 
 pytestmark = pytest.mark.browser
@@ -78,16 +77,11 @@ def installed(wheel_venv: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
         process = subprocess.Popen([venv / "bin" / "imagechat", "serve", "--port", str(port)],
                                    cwd=site, env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 30
-        while True:
+        def started() -> bool:
             assert process.poll() is None, log.read_text()[-2000:]
-            assert time.monotonic() < deadline, log.read_text()[-2000:]
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.05)  # polling a starting process
+            return answers_health(url)
+
+        assert polled(started, 30), log.read_text()[-2000:]
         yield Installed(venv, site, url)
     finally:
         process.terminate()
