@@ -8,6 +8,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from typing import Any
 from pathlib import Path
 
 import httpx
@@ -218,8 +219,9 @@ def new_context(browser: Browser) -> Iterator:
     """New browser contexts (one per user or device) on a server; confirm dialogs are accepted."""
     opened: list[BrowserContext] = []
 
-    def open_context(server: ServerProcess) -> BrowserContext:
-        context = browser.new_context(base_url=server.url, viewport={"width": 1280, "height": 900})
+    def open_context(server: ServerProcess, **options: Any) -> BrowserContext:
+        """`options`: Playwright's context options, e.g. a device (`playwright.devices["Pixel 7"]`)."""
+        context = browser.new_context(**{"viewport": {"width": 1280, "height": 900}, **options}, base_url=server.url)
         context.on("dialog", lambda dialog: dialog.accept())
         opened.append(context)
         return context

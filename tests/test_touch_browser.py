@@ -18,19 +18,18 @@ SCREENSHOTS = ROOT / "test-results" / "screenshots"
 
 
 @pytest.fixture
-def phone(browser, playwright, fresh_server):
+def phone(new_context, playwright, fresh_server):
     """New phone contexts on the fresh server."""
-    opened = []
+    return lambda: new_context(fresh_server, **playwright.devices["Pixel 7"])
 
-    def open_phone():
-        context = browser.new_context(**playwright.devices["Pixel 7"], base_url=fresh_server.url)
-        context.on("dialog", lambda dialog: dialog.accept())
-        opened.append(context)
-        return context
 
-    yield open_phone
-    for context in opened:
-        context.close()
+def post_by_tap(viewer: Viewer, x: int, y: int, text: str) -> None:
+    """A thread started with taps only, its popover closed after."""
+    viewer.layer.tap(position={"x": x, "y": y})
+    viewer.popover.locator("input.name").fill("Ada")
+    viewer.popover.locator("textarea.message").fill(text)
+    viewer.popover.get_by_role("button", name="Comment").tap()
+    viewer.popover.get_by_role("button", name="Close").tap()
 
 
 def test_tap_to_place_post_and_open_a_thread_shown_as_a_bottom_sheet(phone):
@@ -70,11 +69,7 @@ def test_tap_to_place_post_and_open_a_thread_shown_as_a_bottom_sheet(phone):
 
 def test_pins_are_hit_over_at_least_32_px_whatever_their_drawn_size(phone):
     ada = Viewer(phone().new_page()).open()
-    ada.layer.tap(position={"x": 150, "y": 90})
-    ada.popover.locator("input.name").fill("Ada")
-    ada.popover.locator("textarea.message").fill("Small pin")
-    ada.popover.get_by_role("button", name="Comment").tap()
-    ada.popover.get_by_role("button", name="Close").tap()
+    post_by_tap(ada, 150, 90, "Small pin")
     expect(ada.popover).to_be_hidden()
     pin = ada.pins.first
     box = pin.bounding_box()
@@ -107,11 +102,7 @@ def touch_gesture(cdp, fingers: list[tuple[float, float]], move: list[tuple[floa
 
 def test_a_swipe_or_a_pinch_on_the_image_scrolls_or_zooms_the_page(phone):
     ada = Viewer(phone().new_page()).open()
-    ada.layer.tap(position={"x": 150, "y": 90})
-    ada.popover.locator("input.name").fill("Ada")
-    ada.popover.locator("textarea.message").fill("A pin under the finger")
-    ada.popover.get_by_role("button", name="Comment").tap()
-    ada.popover.get_by_role("button", name="Close").tap()
+    post_by_tap(ada, 150, 90, "A pin under the finger")
     page = ada.page
     for part in (ada.layer, ada.pins.first):
         expect(part).to_have_css("touch-action", "manipulation")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import secrets
-import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -14,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from imagechat.errors import not_found
 from imagechat.storage.database import WRITE
 from imagechat.storage.schema import images, tenants, webhook_cursors as cursors, webhooks
+from imagechat.storage.store import now_ms
 from imagechat.webhooks.delivery import event_body
 from imagechat.webhooks.signing import signed_headers
 
@@ -54,7 +54,7 @@ async def add(engine: AsyncEngine, tenant_id: str, url: str) -> Webhook:
         if count >= MAX_WEBHOOKS_PER_TENANT:
             raise ValueError(f"tenant {tenant_id!r} already has {count} webhooks (at most {MAX_WEBHOOKS_PER_TENANT})")
         await conn.execute(insert(webhooks).values(id=webhook.id, tenant_id=tenant_id, url=url,
-                                                   created_at=int(time.time() * 1000)))
+                                                   created_at=now_ms()))
         # Existing images start at their current event.
         await conn.execute(insert(cursors).from_select(
             ["webhook_id", "image_id", "delivered_seq"],

@@ -18,7 +18,6 @@ import contextlib
 import json
 import logging
 import random
-import time
 from dataclasses import dataclass
 
 import httpx
@@ -29,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from imagechat.config import Settings
 from imagechat.storage.database import WRITE
 from imagechat.storage.schema import events, images, tenants, webhook_cursors as cursors, webhooks
+from imagechat.storage.store import now_ms
 from imagechat.webhooks.signing import signed_headers
 
 log = logging.getLogger("imagechat.webhooks")
@@ -39,10 +39,6 @@ BACKOFF_CAP_SECONDS = 3600.0  # retries of one event are at most this far apart
 ERROR_CHARS = 300  # of a failure's description kept in the cursor
 
 Key = tuple[str, int]  # (webhook id, image id)
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def backoff_seconds(attempts: int, base: float) -> float:
