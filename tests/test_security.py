@@ -324,6 +324,17 @@ def test_markers_per_image_are_capped(server_with):
     assert create_marker(server, ada, url_id="another").status_code == 201
 
 
+def test_the_marker_cap_counts_the_markers_an_image_has_not_the_ones_it_had(server_with):
+    server = server_with("--max-markers-per-image", "3")
+    ada = server.sign_in("Ada")
+    made = [create_marker(server, ada, url_id="busy").json() for _ in range(3)]
+    with Rest(server, None) as rest:
+        deleted = rest.delete_marker(made[0]["marker"]["id"], headers=ada)
+    assert deleted.status_code == 200, deleted.text
+    assert create_marker(server, ada, url_id="busy").status_code == 201  # 2 markers, after 4 changes
+    assert_error(create_marker(server, ada, url_id="busy"), 409, "image_full")
+
+
 def test_live_connections_per_address_are_capped(server_with):
     server = server_with("--max-connections-per-ip", "2")
     with connect(server.ws_url, origin=server.url), connect(server.ws_url, origin=server.url):

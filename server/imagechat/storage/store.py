@@ -171,9 +171,12 @@ class Store:
         def change(tx: Transaction) -> Committed:
             image = _claim_image(tx, tenant_id, url_id)
             counted = ("markers", image.id)
-            count = tx.count(counted, COUNT_MARKERS, {"tenant": tenant_id, "image": image.id})
-            if count >= self._max_markers:
-                raise Full("image", f"{count} markers")
+            # Each marker was made by one of the image's changes, so an image with fewer changes
+            # than the cap before this one has fewer markers: only a busy image is counted.
+            if image.seq > self._max_markers:
+                count = tx.count(counted, COUNT_MARKERS, {"tenant": tenant_id, "image": image.id})
+                if count >= self._max_markers:
+                    raise Full("image", f"{count} markers")
             stamp = now_ms()
             marker_row = {
                 "tenant_id": tenant_id,
