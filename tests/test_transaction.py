@@ -137,3 +137,28 @@ def test_a_refused_marker_among_many_leaves_the_others_and_no_gap(url: str) -> N
     assert all(not isinstance(answer, Exception) for n, answer in enumerate(answers) if n != 7)
     assert logged_seqs(url) == list(range(1, 21))  # the first marker, then 19 of the 20
     assert query(url, "SELECT count(*) FROM markers") == [(20,)]
+
+
+@pytest.mark.parametrize("chosen", ["marker", "comment"])
+def test_a_lone_change_whose_chosen_id_is_taken_gets_a_conflict_naming_it(url: str, chosen: str) -> None:
+    """A lone change's rows go in one statement on PostgreSQL: the refusal still names the right id."""
+
+    async def create(n: int) -> Any:
+        engine = create_store_engine(url)
+        store = Store(engine)
+        try:
+            ids = {"marker_id": f"marker-{n}", "comment_id": f"comment-{n}"}
+            ids[f"{chosen}_id"] = f"taken-{chosen}"
+            return await store.create_marker("demo", "img", ADA, 0.5, 0.5, "hello", None, **ids)
+        except Conflict as refused:
+            return refused
+        finally:
+            await store.close()
+            await engine.dispose()
+
+    assert run(create(1)).seq == 1
+    refused = run(create(2))
+    assert isinstance(refused, Conflict)
+    assert f"a {chosen} with id 'taken-{chosen}' already exists" in str(refused)
+    assert logged_seqs(url) == [1]  # nothing of it kept, its seq not taken
+    assert query(url, "SELECT count(*) FROM markers") == query(url, "SELECT count(*) FROM comments") == [(1,)]
