@@ -91,6 +91,28 @@ def test_redis_carries_envelopes_between_nodes_on_subscribed_channels_only(redis
     run(body())
 
 
+def test_publishes_of_one_turn_share_a_connection_and_arrive_in_their_order(redis_server):
+    """A group commit answers its changes in one turn of the loop: their events go in one pipeline,
+    not one pooled connection (and round trip) each, which would also let them overtake each other."""
+
+    async def body() -> None:
+        (one, _), (two, heard) = await node(redis_server.url), await node(redis_server.url)
+        await two.subscribe("image:demo:a")
+        await asyncio.gather(*(one.publish("image:demo:a", seq, PAYLOAD) for seq in range(1, 51)))
+        while len(heard.messages) < 50:
+            await heard.next()
+        assert [envelope.seq for _channel, envelope in heard.messages] == list(range(1, 51))
+        counter = redis.from_url(redis_server.url)
+        clients = await counter.client_list()
+        await counter.aclose()
+        # The publisher's pool, the two subscriptions and this one: not 50 publishing connections.
+        assert len(clients) <= 4, [client["cmd"] for client in clients]
+        for broker in (one, two):
+            await broker.disconnect()
+
+    run(body())
+
+
 def test_an_unreadable_redis_message_counts_as_a_gap(redis_server):
     async def body() -> None:
         broker, heard = await node(redis_server.url)

@@ -9,8 +9,10 @@ PINGed, and no answer within a few probe intervals counts as dead.
 A message is `<seq>:<payload>`: the seq travels beside the encoded event, never parsed out of it.
 The reader task hands each message to the receiver itself (no queue between them).
 
-Publishing goes through the client's pooled connections, which die with a restarted Redis
-without anyone noticing until they are used: a publish that fails on one is tried once more, on
+Publishes made in one turn of the event loop (a group commit answers its changes in one turn) go
+to Redis together, in one pipeline: one write and one read for all of them, not one round trip
+each. Publishing goes through the client's pooled connections, which die with a restarted Redis
+without anyone noticing until they are used: a pipeline that fails on one is tried once more, on
 a fresh connection. Without that retry the first change after a restart would reach no viewer
 (the subscriptions are back, so no gap is reported).
 """
@@ -48,6 +50,9 @@ class RedisBackend:
         self._receiver: Receiver = Discard()
         self._reader: asyncio.Task[None] | None = None
         self._connected = asyncio.Event()
+        # Publishes of this turn of the loop, each with the future its publisher awaits.
+        self._outgoing: list[tuple[str, str, asyncio.Future[None]]] = []
+        self._senders: set[asyncio.Task[None]] = set()
 
     def listen(self, receiver: Receiver) -> None:
         self._receiver = receiver
@@ -90,24 +95,44 @@ class RedisBackend:
                 pass  # the connection is gone: the resubscription will leave this one out
 
     async def publish(self, channel: str, envelope: Envelope) -> None:
-        try:
-            await self._publish(PREFIX + channel, encode(envelope))
-        except (RedisError, OSError) as error:
-            # The change is stored; viewers catch up when the reconnected nodes tell them to resume.
-            log.warning("publishing to Redis failed: %s", error)
+        await self._publish(PREFIX + channel, encode(envelope))
 
     async def publish_presence(self, channel: str, payload: str) -> None:
-        try:
-            await self._publish(PRESENCE_PREFIX + channel, payload)
-        except (RedisError, OSError) as error:  # the next report (every heartbeat) makes it good
-            log.warning("publishing presence to Redis failed: %s", error)
+        await self._publish(PRESENCE_PREFIX + channel, payload)
 
     async def _publish(self, redis_channel: str, data: str) -> None:
+        """Returns once Redis took it, or once it failed (logged: see `_send`)."""
+        if not self._outgoing:  # the first of this turn: the sender runs once the turn's others are in
+            sender = asyncio.create_task(self._send(), name="redis-publish")
+            self._senders.add(sender)
+            sender.add_done_callback(self._senders.discard)
+        sent = asyncio.get_running_loop().create_future()
+        self._outgoing.append((redis_channel, data, sent))
+        await sent
+
+    async def _send(self) -> None:
+        outgoing, self._outgoing = self._outgoing, []
         assert self._client is not None
         try:
-            await self._client.publish(redis_channel, data)
-        except RedisConnectionError:  # a pooled connection that died with a restarted Redis
-            await self._client.publish(redis_channel, data)
+            try:
+                await self._pipeline(outgoing)
+            except RedisConnectionError:  # a pooled connection that died with a restarted Redis
+                await self._pipeline(outgoing)
+        except (RedisError, OSError) as error:
+            # A change is stored: viewers catch up when the reconnected nodes tell them to resume.
+            # Presence: the next report (every heartbeat) makes it good.
+            log.warning("publishing %d message(s) to Redis failed: %s", len(outgoing), error)
+        finally:
+            for _channel, _data, sent in outgoing:
+                if not sent.done():
+                    sent.set_result(None)
+
+    async def _pipeline(self, outgoing: list[tuple[str, str, asyncio.Future[None]]]) -> None:
+        assert self._client is not None
+        async with self._client.pipeline(transaction=False) as pipeline:
+            for redis_channel, data, _sent in outgoing:
+                pipeline.publish(redis_channel, data)
+            await pipeline.execute()
 
     async def _read_forever(self) -> None:
         attempt = 0
