@@ -4,8 +4,8 @@ rows a change adds, the seqs it takes and the markers it counts are kept here an
 A batch of 20 new markers on one image (the busy case: a review session, a class) would otherwise
 cost 100 statements, five each; here it costs a few: the image is claimed (locked, seq taken) once,
 then one UPDATE writes the last seq taken and one multi-row INSERT each writes the markers,
-comments and events. On PostgreSQL those go in one statement (the others as data-modifying CTEs of
-the last), so a lone change costs three round trips between BEGIN and COMMIT, not five. Whatever a
+comments and events. On PostgreSQL a lone change's rows go in one statement (the others as
+data-modifying CTEs of the last): two round trips between BEGIN and COMMIT, not four. Whatever a
 change reads must see what came before it, so every other statement first writes what is held
 (`flush`), as an ORM's autoflush does.
 
@@ -110,7 +110,9 @@ class Transaction:
                 if self._written_seq[image_id] != image.seq}
         held, self._held = self._held, {}
         inserts = [(table, held[table]) for table in _in_dependency_order(held) if table in held]
-        if self._one_statement and len(seqs) + len(inserts) > 1:
+        # One row per table: SQLAlchemy caches the compiled form of single-row INSERTs, not of
+        # multi-row ones (compiling costs more than a round trip), so a batch goes a table at a time.
+        if self._one_statement and len(seqs) + len(inserts) > 1 and all(len(rows) == 1 for _table, rows in inserts):
             self._write_at_once(seqs, inserts)
         else:
             for image_id, seq in seqs.items():
@@ -124,14 +126,14 @@ class Transaction:
         self._written_seq.update(seqs)
 
     def _write_at_once(self, seqs: dict[int, int], inserts: list[tuple[Table, list[_Row]]]) -> None:
-        """One statement: a round trip to the database is worth more than building it."""
-        statements: list[UpdateBase] = [
-            update(images).where(images.c.id == image_id).values(seq=seq) for image_id, seq in seqs.items()
-        ]
-        statements += [table.insert().values([row.values for row in rows]) for table, rows in inserts]
-        *first, last = statements
+        """One statement, built once for each shape of write, its values bound."""
+        shape = (len(seqs), tuple((table, tuple(rows[0].values)) for table, rows in inserts))
+        parameters = {f"image_{n}": image_id for n, image_id in enumerate(seqs)}
+        parameters |= {f"seq_{n}": seq for n, seq in enumerate(seqs.values())}
+        for table, rows in inserts:
+            parameters |= {f"{table.name}_{column}": value for column, value in rows[0].values.items()}
         try:
-            self.conn.execute(last.add_cte(*(statement.cte(f"write_{n}") for n, statement in enumerate(first))))
+            self.conn.execute(_write_at_once_statement(shape), parameters)
         except IntegrityError as error:
             violated = getattr(error.orig.__cause__, "table_name", None)  # asyncpg names the table
             _raise_conflict(next((rows for table, rows in inserts if table.name == violated), []))
@@ -156,6 +158,22 @@ def _raise_conflict(rows: list[_Row]) -> None:
     """The rows that broke a unique constraint are one client's chosen id: that is their Conflict."""
     if len(rows) == 1 and rows[0].what is not None:
         raise Conflict(rows[0].what, rows[0].values["id"]) from None
+
+
+@functools.lru_cache(maxsize=64)
+def _write_at_once_statement(shape: tuple[int, tuple[tuple[Table, tuple[str, ...]], ...]]) -> UpdateBase:
+    """Seq updates and single-row INSERTs as data-modifying CTEs of the last of them."""
+    seq_count, inserts = shape
+    statements: list[UpdateBase] = [
+        update(images).where(images.c.id == bindparam(f"image_{n}")).values(seq=bindparam(f"seq_{n}"))
+        for n in range(seq_count)
+    ]
+    statements += [
+        table.insert().values({column: bindparam(f"{table.name}_{column}") for column in columns})
+        for table, columns in inserts
+    ]
+    *first, last = statements
+    return last.add_cte(*(statement.cte(f"write_{n}") for n, statement in enumerate(first)))
 
 
 def _in_dependency_order(held: dict[Table, list[_Row]]) -> list[Table]:
