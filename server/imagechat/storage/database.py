@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol, TypeVar
@@ -91,7 +92,9 @@ def runner_for(engine: AsyncEngine) -> Runner:
 
 
 class ThreadRunner:
-    """SQLite: a synchronous engine on the same file, its writes in one thread, reads in a few."""
+    """SQLite: a synchronous engine on the same file, its writes in one thread, reads in a few.
+    Each thread keeps its connection between transactions: taking one from the pool and giving
+    it back cost a sixth of a lone change's time in the writer."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         url = engine.url.set(drivername="sqlite")
@@ -100,22 +103,29 @@ class ThreadRunner:
         self._writer = self._engine.execution_options(**WRITE)
         self._write_thread = ThreadPoolExecutor(1, thread_name_prefix="imagechat-write")
         self._read_threads = ThreadPoolExecutor(SQLITE_READ_THREADS, thread_name_prefix="imagechat-read")
+        self._kept = threading.local()  # this thread's connection
+        self._connections: list[Connection] = []  # every thread's, to close at the end
 
     async def read(self, work: Work[T]) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._read_threads, _in_transaction, self._engine, work)
+        return await asyncio.get_running_loop().run_in_executor(self._read_threads, self._in_transaction, self._engine, work)
 
     async def write(self, work: Work[T]) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._write_thread, _in_transaction, self._writer, work)
+        return await asyncio.get_running_loop().run_in_executor(self._write_thread, self._in_transaction, self._writer, work)
 
     async def close(self) -> None:
         for threads in (self._write_thread, self._read_threads):
             await asyncio.get_running_loop().run_in_executor(None, threads.shutdown)
+        for conn in self._connections:
+            conn.close()
         self._engine.dispose()
 
-
-def _in_transaction(engine: Engine, work: Work[T]) -> T:
-    with engine.begin() as conn:
-        return work(conn)
+    def _in_transaction(self, engine: Engine, work: Work[T]) -> T:
+        conn: Connection | None = getattr(self._kept, "conn", None)
+        if conn is None or conn.invalidated:
+            conn = self._kept.conn = engine.connect()
+            self._connections.append(conn)
+        with conn.begin():
+            return work(conn)
 
 
 class LoopRunner:
