@@ -33,8 +33,9 @@ const RUNTIMES = {
   pyodide: {
     type: "py",
     otherType: "mpy",
-    interpreter: ASSETS.pyodide + "pyodide.mjs",
-    modules: [ASSETS.pyodide + "pyodide.mjs", ASSETS.pyodide + "pyodide.asm.mjs"],
+    // Our starter of Pyodide: from a snapshot of an earlier visit's memory when there is one.
+    interpreter: ASSETS.widget + "start-pyodide.mjs",
+    modules: [ASSETS.widget + "start-pyodide.mjs", ASSETS.pyodide + "pyodide.mjs", ASSETS.pyodide + "pyodide.asm.mjs"],
     fetched: [ASSETS.pyodide + "pyodide.asm.wasm", ASSETS.pyodide + "python_stdlib.zip",
               ASSETS.pyodide + "pyodide-lock.json"],
     preloadWidget: false,
@@ -267,6 +268,8 @@ function start() {
     host: hostOf,
     takeEarly,
     runningOn: null, // the interpreter the widget runs on, once it runs (as Python itself says)
+    pyodideModule: at(`${ASSETS.pyodide}pyodide.mjs`), // for start-pyodide.mjs
+    startedFrom: null, // Pyodide only: "snapshot" (an earlier visit's memory) or "start"
     // Called by the Python widget (widget/main.py): it runs, or it could not start.
     started: (interpreter) => {
       phase = "started";

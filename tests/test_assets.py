@@ -164,7 +164,7 @@ def test_the_widget_hash_changes_with_any_of_its_files(tmp_path):
         path.write_text("# one\n")
 
     def current() -> str:
-        return assets.widget(tmp_path / "widget", files["protocol"], files["css"]).hash
+        return assets.widget(tmp_path / "widget", files["protocol"], [files["css"]]).hash
 
     seen = {current()}
     assert current() in seen  # the same files, the same hash

@@ -40,18 +40,21 @@ def test_a_return_visit_asks_for_no_runtime_or_widget_file(browser_type: Browser
                         json={"urlId": "demo-dashboard-v1", "x": 0.3, "y": 0.4, "text": "Already here"})
     assert answer.status_code == 201, answer.text
 
-    def visit() -> list[tuple[str, int]]:
+    def visit() -> tuple[list[tuple[str, int]], str | None]:
+        """The widget's files as loaded, and how Pyodide started (None on MicroPython)."""
         context = browser_type.launch_persistent_context(
             tmp_path / "profile", **browser_type_launch_args, base_url=server.url, viewport={"width": 1280, "height": 900})
         try:
             viewer = Viewer(context.new_page(), runtime).open()
             expect(viewer.pins).to_have_count(1)
-            return [(path, size) for path, size in viewer.page.evaluate(TRANSFERRED)]
+            loaded = [(path, size) for path, size in viewer.page.evaluate(TRANSFERRED)]
+            return loaded, viewer.page.evaluate("window.ImageChat.startedFrom")
         finally:
             context.close()  # the profile's cache is written to disk
 
     start = server.log_path.stat().st_size
-    first = visit()
+    first, started = visit()
+    assert started == ("start" if runtime == "pyodide" else None)
     assert first and all(size > 0 for _path, size in first), first  # the first visit fetched them all
     fetched = [path for path in requested(server, start) if path.startswith(WIDGET_FILES)]
     # ... under the URLs embed.js's manifest names: the runtime's version, the widget's hash.
@@ -60,6 +63,39 @@ def test_a_return_visit_asks_for_no_runtime_or_widget_file(browser_type: Browser
     assert any(VERSIONED.match(path) and path.endswith("/main.py") for path in fetched), fetched
 
     start = server.log_path.stat().st_size
-    again = visit()
-    assert sorted(again) == sorted((path, 0) for path, _size in first)  # all from the cache, no byte over the network
+    again, started = visit()
+    # All from the cache, no byte over the network; Pyodide from the first visit's memory snapshot
+    # (start-pyodide.mjs), which needs fewer of its files than starting afresh.
+    assert again and all(size == 0 for _path, size in again), again
+    assert {path for path, _size in again} <= {path for path, _size in first}
+    assert started == ("snapshot" if runtime == "pyodide" else None)
     assert [path for path in requested(server, start) if path.startswith(WIDGET_FILES)] == []
+
+
+def test_a_runtime_snapshot_that_does_not_restore_means_a_normal_start(browser_type: BrowserType,
+                                                                        browser_type_launch_args: dict,
+                                                                        server, tmp_path: Path):
+    """start-pyodide.mjs keeps Pyodide's memory after a first start; a damaged copy is thrown away."""
+    context = browser_type.launch_persistent_context(
+        tmp_path / "profile", **browser_type_launch_args, base_url=server.url, viewport={"width": 1280, "height": 900})
+    try:
+        first = Viewer(context.new_page(), "pyodide").open()
+        first.page.wait_for_function(f"async () => (await ({SNAPSHOTS})('count')) === 1")  # kept, in the background
+        first.page.evaluate(f"({SNAPSHOTS})('damage')")
+        again = Viewer(context.new_page(), "pyodide").open()  # the widget runs all the same
+        assert again.page.evaluate("window.ImageChat.startedFrom") == "start"
+    finally:
+        context.close()
+
+
+# start-pyodide.mjs's store of snapshots: how many it holds, or its snapshot replaced by junk.
+SNAPSHOTS = """(action) => new Promise((resolve, reject) => {
+  const opening = indexedDB.open("imagechat-runtime", 1);
+  opening.onerror = () => reject(opening.error);
+  opening.onsuccess = () => {
+    const store = opening.result.transaction("snapshots", "readwrite").objectStore("snapshots");
+    const done = action === "count" ? store.count()
+      : store.put(new Blob([new Uint8Array(64)]), window.ImageChat.pyodideModule);
+    done.onsuccess = () => { opening.result.close(); resolve(done.result); };
+  };
+})"""

@@ -75,14 +75,16 @@ class Widget:
         return f"widget/{self.hash}/"
 
 
-def widget(widget_dir: Path, protocol_file: Path, stylesheet: Path) -> Widget:
-    """The widget's files as they are now, read once: the hash is of exactly what is served."""
+def widget(widget_dir: Path, protocol_file: Path, public_files: list[Path]) -> Widget:
+    """The widget's files as they are now, read once: the hash is of exactly what is served.
+    `public_files`: those of public/ served beside them (the stylesheet, Pyodide's starter)."""
     files = {"main.py": (widget_dir / "main.py").read_bytes()}
     for module in sorted((widget_dir / "imagechat_widget").glob("*.py")):
         files[f"imagechat_widget/{module.name}"] = module.read_bytes()
     # The wire protocol's one definition is the server's; the widget imports it as its own module.
     files["imagechat_widget/protocol.py"] = protocol_file.read_bytes()
-    files["widget.css"] = stylesheet.read_bytes()
+    for public_file in public_files:
+        files[public_file.name] = public_file.read_bytes()
     digest = hashlib.sha256()
     for path in sorted(files):
         digest.update(f"{path}\0{len(files[path])}\0".encode())

@@ -36,7 +36,10 @@ servestatic.utils.ASGI_BLOCK_SIZE = 64 * 1024
 
 FOREVER = "public, max-age=31536000, immutable"
 SHORT = "public, max-age=300"
-TEXT_TYPES = {".py": "text/x-python", ".css": "text/css", ".js": "text/javascript"}
+TEXT_TYPES = {".py": "text/x-python", ".css": "text/css", ".js": "text/javascript", ".mjs": "text/javascript"}
+# Files of public/ that belong to the widget's hashed folder: its stylesheet, and the module that
+# starts Pyodide from a snapshot (public/start-pyodide.mjs).
+PUBLIC_WIDGET_FILES = ("widget.css", "start-pyodide.mjs")
 
 
 @dataclass(frozen=True)
@@ -80,7 +83,7 @@ class BrowserFiles:
 
     def __init__(self, public_dir: Path, widget_dir: Path, protocol_file: Path) -> None:
         self.runtimes = assets.runtimes(public_dir / "node_modules")
-        self.widget = assets.widget(widget_dir, protocol_file, public_dir / "widget.css")
+        self.widget = assets.widget(widget_dir, protocol_file, [public_dir / name for name in PUBLIC_WIDGET_FILES])
         self.manifest = assets.manifest(self.runtimes, self.widget)
         embed_js = assets.with_manifest((public_dir / "embed.js").read_text(encoding="utf-8"), self.manifest)
         self.memory = {"/embed.js": MemoryFile.of(embed_js.encode(), "embed.js", SHORT)}

@@ -1,0 +1,72 @@
+// Starts Pyodide for PyScript (embed.js names this module as PyScript's `interpreter`): from a
+// memory snapshot of an earlier visit when the browser keeps one, else as Pyodide starts itself.
+//
+// Starting CPython inside Pyodide takes 1.5-2 s on a 2-core machine even with every file in the
+// browser's cache; restoring the memory it had right after that start takes about 0.3 s. The
+// first visit makes the snapshot (31 MB) right after Pyodide started, before
+// any of PyScript's or the widget's code ran, and keeps it in the page's IndexedDB under the
+// runtime's versioned URL; a new Pyodide version makes a new one. Anything that goes wrong here
+// (no IndexedDB, a full disk, a snapshot that does not restore) means a normal start.
+
+const { pyodideModule } = globalThis.ImageChat;
+const pyodide = await import(pyodideModule);
+export const version = pyodide.version; // PyScript reads it beside loadPyodide
+// PyScript takes the runtime's folder to be this module's: it is Pyodide's own.
+const indexURL = pyodideModule.slice(0, pyodideModule.lastIndexOf("/") + 1);
+
+const DATABASE = "imagechat-runtime";
+const STORE = "snapshots";
+
+function request(action) {
+  return new Promise((resolve, reject) => {
+    const opening = indexedDB.open(DATABASE, 1);
+    opening.onupgradeneeded = () => opening.result.createObjectStore(STORE);
+    opening.onerror = () => reject(opening.error);
+    opening.onsuccess = () => {
+      const database = opening.result;
+      const done = action(database.transaction(STORE, "readwrite").objectStore(STORE));
+      done.onsuccess = () => { database.close(); resolve(done.result); };
+      done.onerror = () => { database.close(); reject(done.error); };
+    };
+  });
+}
+
+async function saved() {
+  const kept = await request((store) => store.get(pyodideModule));
+  return kept instanceof Blob ? new Uint8Array(await kept.arrayBuffer()) : null;
+}
+
+async function save(snapshot) {
+  // As it is: compressing it (to a fifth) takes a second of a busy page, and a visitor who leaves
+  // before it is written would never get one.
+  await request((store) => store.clear()); // an older version's snapshot goes
+  await request((store) => store.put(new Blob([snapshot]), pyodideModule));
+}
+
+export async function loadPyodide(pyscriptOptions) {
+  const options = { ...pyscriptOptions, indexURL };
+  const snapshot = await saved().catch(() => null);
+  if (snapshot) {
+    try {
+      const restored = await pyodide.loadPyodide({ ...options, _loadSnapshot: snapshot });
+      globalThis.ImageChat.startedFrom = "snapshot";
+      return restored;
+    } catch (error) {
+      console.warn("ImageChat: the runtime's snapshot did not restore; starting it afresh", error);
+      request((store) => store.clear()).catch(() => {});
+    }
+  }
+  // An instance that made a snapshot no longer reaches JavaScript's globals right: the page runs on
+  // one restored from that snapshot (0.3 s more on a first visit), the same as every later visit.
+  const started = await pyodide.loadPyodide({ ...options, _makeSnapshot: true });
+  let made;
+  try {
+    made = started.makeMemorySnapshot();
+  } catch (error) {
+    console.info("ImageChat: no snapshot of the runtime", error);
+    return pyodide.loadPyodide(options);
+  }
+  save(made).catch((error) => console.info("ImageChat: the runtime's snapshot was not kept", error));
+  globalThis.ImageChat.startedFrom = "start";
+  return pyodide.loadPyodide({ ...options, _loadSnapshot: made });
+}
