@@ -269,7 +269,10 @@ function start() {
     takeEarly,
     runningOn: null, // the interpreter the widget runs on, once it runs (as Python itself says)
     pyodideModule: at(`${ASSETS.pyodide}pyodide.mjs`), // for start-pyodide.mjs
-    startedFrom: null, // Pyodide only: "snapshot" (an earlier visit's memory) or "start"
+    // Pyodide only: keep a snapshot of its memory in the page's storage for faster return visits,
+    // unless the script tag says data-snapshot="off".
+    keepSnapshot: scriptTag()?.dataset.snapshot !== "off",
+    startedFrom: null, // Pyodide only: "snapshot" (an earlier visit's memory), "start" or "off"
     // Called by the Python widget (widget/main.py): it runs, or it could not start.
     started: (interpreter) => {
       phase = "started";

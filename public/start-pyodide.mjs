@@ -6,7 +6,8 @@
 // first visit makes the snapshot (31 MB) right after Pyodide started, before
 // any of PyScript's or the widget's code ran, and keeps it in the page's IndexedDB under the
 // runtime's versioned URL; a new Pyodide version makes a new one. Anything that goes wrong here
-// (no IndexedDB, a full disk, a snapshot that does not restore) means a normal start.
+// (no IndexedDB, a full disk, a snapshot that does not restore) means a normal start. A site that
+// would rather not use its visitors' storage so writes data-snapshot="off" on embed.js's tag.
 
 const { pyodideModule } = globalThis.ImageChat;
 const pyodide = await import(pyodideModule);
@@ -45,6 +46,10 @@ async function save(snapshot) {
 
 export async function loadPyodide(pyscriptOptions) {
   const options = { ...pyscriptOptions, indexURL };
+  if (!globalThis.ImageChat.keepSnapshot) { // the site said data-snapshot="off"
+    globalThis.ImageChat.startedFrom = "off";
+    return pyodide.loadPyodide(options);
+  }
   const snapshot = await saved().catch(() => null);
   if (snapshot) {
     try {

@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import BrowserType, expect
 
 from tests.conftest import ServerProcess
-from tests.widget_page import RUNTIMES, Viewer
+from tests.widget_page import PYTHON_START_TIMEOUT, RUNTIMES, Viewer
 
 pytestmark = pytest.mark.browser
 
@@ -86,6 +86,19 @@ def test_a_runtime_snapshot_that_does_not_restore_means_a_normal_start(browser_t
         assert again.page.evaluate("window.ImageChat.startedFrom") == "start"
     finally:
         context.close()
+
+
+def test_a_site_can_keep_the_runtime_snapshot_out_of_its_visitors_storage(new_context, server):
+    """data-snapshot="off" on embed.js's tag: Pyodide starts as usual and nothing is stored."""
+    page = new_context(server).new_page()
+    page.route("**/no-snapshot.html", lambda route: route.fulfill(content_type="text/html", body="""<!doctype html>
+        <script type="module" src="/embed.js" data-snapshot="off"></script>
+        <img src="/demo/mockup.svg" data-image-chat data-tenant="demo" data-url-id="no-snapshot" width="600">"""))
+    page.goto("/no-snapshot.html")
+    page.wait_for_function("() => window.ImageChat && window.ImageChat.runningOn === 'pyodide'",
+                           timeout=PYTHON_START_TIMEOUT)
+    assert page.evaluate("window.ImageChat.startedFrom") == "off"
+    assert "imagechat-runtime" not in page.evaluate("async () => (await indexedDB.databases()).map((d) => d.name)")
 
 
 # start-pyodide.mjs's store of snapshots: how many it holds, or its snapshot replaced by junk.
