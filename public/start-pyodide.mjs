@@ -17,6 +17,34 @@ const indexURL = pyodideModule.slice(0, pyodideModule.lastIndexOf("/") + 1);
 
 const DATABASE = "imagechat-runtime";
 const STORE = "snapshots";
+// A snapshot is kept per Pyodide version and per way of starting it: one made with JSPI on would
+// not restore right with it off (its C side keeps the answer), so the key names the way.
+const KEY = pyodideModule + "#no-jspi";
+
+// Pyodide without JSPI (WebAssembly's JavaScript Promise Integration, stack switching): with it,
+// Pyodide runs Python on V8's secondary stacks, and Chromium's allocation-sampling heap profiler
+// (on in a random share of renderers) then walks the frame pointers past the end of such a stack
+// into its guard page: the renderer dies of SIGSEGV (seen here: 3 minidumps, all at the same
+// instruction, all on a secondary stack; with and without the snapshot). The widget never
+// suspends Python on a promise (no run_sync), so it loses nothing. Pyodide looks for
+// WebAssembly.Suspending once, synchronously, as its module factory starts: hidden for that one
+// synchronous call only, so no other script of the page can see it gone.
+const { default: createPyodideModuleWithJspi } = await import(indexURL + "pyodide.asm.mjs");
+function createPyodideModule(settings) {
+  const hidden = [];
+  for (const name of ["Suspending", "Suspender"]) {
+    const property = Object.getOwnPropertyDescriptor(WebAssembly, name);
+    if (property && property.configurable) {
+      hidden.push([name, property]);
+      delete WebAssembly[name];
+    }
+  }
+  try {
+    return createPyodideModuleWithJspi(settings);
+  } finally {
+    for (const [name, property] of hidden) Object.defineProperty(WebAssembly, name, property);
+  }
+}
 
 function request(action) {
   return new Promise((resolve, reject) => {
@@ -33,7 +61,7 @@ function request(action) {
 }
 
 async function saved() {
-  const kept = await request((store) => store.get(pyodideModule));
+  const kept = await request((store) => store.get(KEY));
   return kept instanceof Blob ? new Uint8Array(await kept.arrayBuffer()) : null;
 }
 
@@ -41,11 +69,17 @@ async function save(snapshot) {
   // As it is: compressing it (to a fifth) takes a second of a busy page, and a visitor who leaves
   // before it is written would never get one.
   await request((store) => store.clear()); // an older version's snapshot goes
-  await request((store) => store.put(new Blob([snapshot]), pyodideModule));
+  await request((store) => store.put(new Blob([snapshot]), KEY));
 }
 
 export async function loadPyodide(pyscriptOptions) {
-  const options = { ...pyscriptOptions, indexURL };
+  const started = await start(pyscriptOptions);
+  globalThis.ImageChat.jspi = started._module.jspiSupported; // false: see createPyodideModule
+  return started;
+}
+
+async function start(pyscriptOptions) {
+  const options = { ...pyscriptOptions, indexURL, createPyodideModule };
   if (!globalThis.ImageChat.keepSnapshot) { // the site said data-snapshot="off"
     globalThis.ImageChat.startedFrom = "off";
     return pyodide.loadPyodide(options);
@@ -63,10 +97,10 @@ export async function loadPyodide(pyscriptOptions) {
   }
   // An instance that made a snapshot no longer reaches JavaScript's globals right: the page runs on
   // one restored from that snapshot (0.3 s more on a first visit), the same as every later visit.
-  const started = await pyodide.loadPyodide({ ...options, _makeSnapshot: true });
+  const first = await pyodide.loadPyodide({ ...options, _makeSnapshot: true });
   let made;
   try {
-    made = started.makeMemorySnapshot();
+    made = first.makeMemorySnapshot();
   } catch (error) {
     console.info("ImageChat: no snapshot of the runtime", error);
     return pyodide.loadPyodide(options);

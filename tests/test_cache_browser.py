@@ -42,16 +42,20 @@ def test_a_return_visit_asks_for_no_runtime_or_widget_file(browser_type: Browser
 
     def visit() -> tuple[list[tuple[str, int]], str | None]:
         """The widget's files as loaded, and how Pyodide started (None on MicroPython)."""
+        nonlocal viewer_state
         context = browser_type.launch_persistent_context(
             tmp_path / "profile", **browser_type_launch_args, base_url=server.url, viewport={"width": 1280, "height": 900})
         try:
             viewer = Viewer(context.new_page(), runtime).open()
             expect(viewer.pins).to_have_count(1)
             loaded = [(path, size) for path, size in viewer.page.evaluate(TRANSFERRED)]
+            viewer_state = viewer.page.evaluate(
+                "({jspi: window.ImageChat.jspi, suspending: 'Suspending' in WebAssembly})")
             return loaded, viewer.page.evaluate("window.ImageChat.startedFrom")
         finally:
             context.close()  # the profile's cache is written to disk
 
+    viewer_state: dict = {}
     start = server.log_path.stat().st_size
     first, started = visit()
     assert started == ("start" if runtime == "pyodide" else None)
@@ -69,6 +73,8 @@ def test_a_return_visit_asks_for_no_runtime_or_widget_file(browser_type: Browser
     assert again and all(size == 0 for _path, size in again), again
     assert {path for path, _size in again} <= {path for path, _size in first}
     assert started == ("snapshot" if runtime == "pyodide" else None)
+    if runtime == "pyodide":  # without JSPI (start-pyodide.mjs), and the page's WebAssembly untouched
+        assert viewer_state["jspi"] is False and viewer_state["suspending"] is True
     assert [path for path in requested(server, start) if path.startswith(WIDGET_FILES)] == []
 
 
@@ -107,8 +113,11 @@ SNAPSHOTS = """(action) => new Promise((resolve, reject) => {
   opening.onerror = () => reject(opening.error);
   opening.onsuccess = () => {
     const store = opening.result.transaction("snapshots", "readwrite").objectStore("snapshots");
-    const done = action === "count" ? store.count()
-      : store.put(new Blob([new Uint8Array(64)]), window.ImageChat.pyodideModule);
-    done.onsuccess = () => { opening.result.close(); resolve(done.result); };
+    const done = action === "count" ? store.count() : store.getAllKeys();
+    done.onsuccess = () => {
+      if (action === "count") { opening.result.close(); resolve(done.result); return; }
+      const damaged = store.put(new Blob([new Uint8Array(64)]), done.result[0]);  // the one kept
+      damaged.onsuccess = () => { opening.result.close(); resolve(done.result[0]); };
+    };
   };
 })"""
