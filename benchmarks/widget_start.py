@@ -18,6 +18,8 @@ network (not answered by the browser's cache), all of them and those for runtime
 (/vendor/, /widget/, /embed.js, /widget.css). Prints medians (and min-max for times); asserts nothing.
 
     .venv/bin/python benchmarks/widget_start.py [RUNS] [RUNTIME...]
+
+RUNTIME is pyodide, micropython, or pyodide:nosnapshot (Pyodide with data-snapshot="off").
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ WIDGET_PATHS = ("/vendor/", "/widget/", "/embed.js", "/widget.css")
 
 SITE_PAGE = """<!doctype html>
 <html><head><meta charset="utf-8"><link rel="icon" href="data:,">
-<script type="module" src="{server}/embed.js" data-runtime="{runtime}"></script>
+<script type="module" src="{server}/embed.js" data-runtime="{runtime}"{attributes}></script>
 </head><body>
 <img src="{server}/demo/mockup.svg" data-image-chat data-tenant="bench" data-url-id="{url_id}" width="1200" height="750">
 </body></html>
@@ -191,9 +193,13 @@ def main(runs: int, runtimes: list[str]) -> None:
         try:
             create_markers(server, site_origin)
             for runtime in runtimes:
-                (site_dir / f"{runtime}.html").write_text(
-                    SITE_PAGE.format(server=server.url, runtime=runtime, url_id=URL_ID))
-                url = f"{site_origin}/{runtime}.html"
+                # "pyodide:nosnapshot": Pyodide with data-snapshot="off" (no memory snapshot kept)
+                name, _, option = runtime.partition(":")
+                attributes = ' data-snapshot="off"' if option == "nosnapshot" else ""
+                page = runtime.replace(":", "-")
+                (site_dir / f"{page}.html").write_text(
+                    SITE_PAGE.format(server=server.url, runtime=name, url_id=URL_ID, attributes=attributes))
+                url = f"{site_origin}/{page}.html"
                 try:
                     print(row(runtime, "cold", cold_loads(playwright, url, runs)), flush=True)
                     same_browser, restarted = warm_loads(playwright, url, runs)
