@@ -273,11 +273,17 @@ function start() {
     // unless the script tag says data-snapshot="off".
     keepSnapshot: scriptTag()?.dataset.snapshot !== "off",
     startedFrom: null, // Pyodide only: "snapshot" (an earlier visit's memory), "start" or "off"
+    // Pyodide only: the versioned folders whose Python start-pyodide.mjs keeps compiled.
+    compiledFrom: [at(ASSETS.pyscript), at(ASSETS.widget)],
+    onStarted: [], // called once the widget runs (start-pyodide.mjs keeps its compiled Python then)
     // Called by the Python widget (widget/main.py): it runs, or it could not start.
     started: (interpreter) => {
       phase = "started";
       window.ImageChat.runningOn = interpreter;
       early.clear(); // taken by the widgets mounted at the start; later ones ask for their own
+      for (const then of window.ImageChat.onStarted.splice(0)) {
+        try { then(); } catch (error) { console.warn("ImageChat:", error); }
+      }
     },
     unavailable,
   };

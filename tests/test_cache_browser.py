@@ -15,6 +15,9 @@ from tests.widget_page import PYTHON_START_TIMEOUT, RUNTIMES, Viewer
 
 pytestmark = pytest.mark.browser
 
+# embed.js's list of the widget's Python modules: each is imported, so each is kept compiled.
+EMBED_JS = Path(__file__).resolve().parent.parent / "public" / "embed.js"
+WIDGET_MODULES = re.search(r"const WIDGET_MODULES = \[(.*?)\];", EMBED_JS.read_text(), re.S).group(1).count(".py")
 REQUEST = re.compile(r'"(?:GET|HEAD) (\S+) HTTP/')
 WIDGET_FILES = ("/vendor/", "/widget/", "/widget.css")
 # A runtime folder by version (vendor/pyodide/314.0.7/), the widget's by hash (widget/0123456789abcdef/).
@@ -50,7 +53,10 @@ def test_a_return_visit_asks_for_no_runtime_or_widget_file(browser_type: Browser
             expect(viewer.pins).to_have_count(1)
             loaded = [(path, size) for path, size in viewer.page.evaluate(TRANSFERRED)]
             viewer_state = viewer.page.evaluate(
-                "({jspi: window.ImageChat.jspi, suspending: 'Suspending' in WebAssembly})")
+                "({jspi: window.ImageChat.jspi, suspending: 'Suspending' in WebAssembly,"
+                " compiled: window.ImageChat.compiledFiles})")
+            if runtime == "pyodide":  # the widget's compiled Python, kept once it runs, for the next visit
+                viewer.page.wait_for_function(f"async () => (await ({SNAPSHOTS})('compiled')) > 0")
             return loaded, viewer.page.evaluate("window.ImageChat.startedFrom")
         finally:
             context.close()  # the profile's cache is written to disk
@@ -75,6 +81,8 @@ def test_a_return_visit_asks_for_no_runtime_or_widget_file(browser_type: Browser
     assert started == ("snapshot" if runtime == "pyodide" else None)
     if runtime == "pyodide":  # without JSPI (start-pyodide.mjs), and the page's WebAssembly untouched
         assert viewer_state["jspi"] is False and viewer_state["suspending"] is True
+        # PyScript's package and the widget's modules not compiled again: loaded as kept.
+        assert viewer_state["compiled"] > WIDGET_MODULES, viewer_state  # and PyScript's
     assert [path for path in requested(server, start) if path.startswith(WIDGET_FILES)] == []
 
 
@@ -86,10 +94,15 @@ def test_a_runtime_snapshot_that_does_not_restore_means_a_normal_start(browser_t
         tmp_path / "profile", **browser_type_launch_args, base_url=server.url, viewport={"width": 1280, "height": 900})
     try:
         first = Viewer(context.new_page(), "pyodide").open()
-        first.page.wait_for_function(f"async () => (await ({SNAPSHOTS})('count')) === 1")  # kept, in the background
+        first.page.wait_for_function(f"async () => (await ({SNAPSHOTS})('compiled')) > 0")  # kept, in the background
         first.page.evaluate(f"({SNAPSHOTS})('damage')")
         again = Viewer(context.new_page(), "pyodide").open()  # the widget runs all the same
         assert again.page.evaluate("window.ImageChat.startedFrom") == "start"
+        again.page.wait_for_function(f"async () => (await ({SNAPSHOTS})('compiled')) > 0")  # made again
+        again.page.evaluate(f"({SNAPSHOTS})('damage compiled')")
+        third = Viewer(context.new_page(), "pyodide").open()  # compiled again from the source
+        assert third.page.evaluate("[window.ImageChat.startedFrom, window.ImageChat.compiledFiles]") == ["snapshot", 0]
+        assert third.page.evaluate("window.ImageChat.runningOn") == "pyodide"
     finally:
         context.close()
 
@@ -107,17 +120,32 @@ def test_a_site_can_keep_the_runtime_snapshot_out_of_its_visitors_storage(new_co
     assert "imagechat-runtime" not in page.evaluate("async () => (await indexedDB.databases()).map((d) => d.name)")
 
 
-# start-pyodide.mjs's store of snapshots: how many it holds, or its snapshot replaced by junk.
+# start-pyodide.mjs's store: how many compiled files it keeps ('compiled'), or its snapshot
+# ('damage') or every compiled file past its header ('damage compiled') replaced by junk.
 SNAPSHOTS = """(action) => new Promise((resolve, reject) => {
   const opening = indexedDB.open("imagechat-runtime", 1);
   opening.onerror = () => reject(opening.error);
   opening.onsuccess = () => {
     const store = opening.result.transaction("snapshots", "readwrite").objectStore("snapshots");
-    const done = action === "count" ? store.count() : store.getAllKeys();
-    done.onsuccess = () => {
-      if (action === "count") { opening.result.close(); resolve(done.result); return; }
-      const damaged = store.put(new Blob([new Uint8Array(64)]), done.result[0]);  // the one kept
-      damaged.onsuccess = () => { opening.result.close(); resolve(done.result[0]); };
+    const keys = store.getAllKeys();
+    keys.onsuccess = () => {
+      const snapshotKey = keys.result.find((key) => !key.endsWith("#bytecode"));
+      const compiledKey = keys.result.find((key) => key.endsWith("#bytecode"));
+      const done = (result) => { opening.result.close(); resolve(result); };
+      if (action === "damage") {
+        store.put(new Blob([new Uint8Array(64)]), snapshotKey).onsuccess = () => done(snapshotKey);
+        return;
+      }
+      if (!compiledKey) { done(0); return; }
+      const compiled = store.get(compiledKey);
+      compiled.onsuccess = () => {
+        const files = compiled.result.files;
+        if (action === "compiled") { done(Object.keys(files).length); return; }
+        for (const path of Object.keys(files)) {  // a valid header, then junk
+          files[path] = Uint8Array.from([...files[path].slice(0, 16), ...new Uint8Array(64).fill(7)]);
+        }
+        store.put(compiled.result, compiledKey).onsuccess = () => done(compiledKey);
+      };
     };
   };
 })"""
